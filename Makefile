@@ -1,0 +1,28 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   train the demo-size Res2Net50 + AM-Softmax on the dev data ($(DATA))
+#   make test   run the test suite
+# The Python environment is built once from requirements.txt under ~/.cache/res2net-sv/.
+
+DATA ?= ../shared/data/dev
+PY = $(shell scripts/ensure_env.sh)
+PYTEST_ARGS ?= -q
+
+.PHONY: env test demo bench clean-demo
+
+env:
+	@scripts/ensure_env.sh >/dev/null && echo "environment: $$(scripts/ensure_env.sh)"
+
+test: env
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: env
+	@if [ ! -f "$(DATA)/train.csv" ]; then \
+	  echo "error: no train.csv in DATA=$(DATA)."; \
+	  echo "  The dev set is expected in ../shared/data/dev (beside this clone)."; \
+	  echo "  For your own data, prepare a folder with train.csv (ID,wav,spk_id) and run make demo DATA=<folder>."; \
+	  exit 2; fi
+	$(PY) recipes/train.py hparams/res2net_am_demo.yaml --data_folder=$(DATA) --noprogressbar
+	@echo "demo outputs: exp/res2net_am_demo/1986 (train_log.txt, metrics.jsonl, save/)"
+
+bench: env
+	$(PY) scripts/benchmark_training.py --data_folder=$(DATA) --output=results/benchmark_training.md

@@ -1,0 +1,386 @@
+"""Speaker CSVs -> SpeechBrain datasets: reading, validation, splits, crops and labels.
+
+One module shared by ``recipes/train.py`` (and later eval and diagnose) so that every
+recipe reads audio and labels the same way.
+
+CSV format (SpeechBrain's VoxCeleb style): ``ID,duration,wav,start,stop,spk_id``.
+``wav`` is absolute, relative to the data folder, or starts with ``$data_root``;
+``start``/``stop`` (samples) are optional. Only ``ID``, ``wav`` and ``spk_id`` are required.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import defaultdict
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
+
+import numpy as np
+import soundfile as sf
+import torch
+
+if TYPE_CHECKING:  # imported lazily: SpeechBrain is slow to import
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+__all__ = [
+    "DataError",
+    "read_speaker_csv",
+    "write_speaker_csv",
+    "count_speakers",
+    "split_train_valid",
+    "resolve_audio_path",
+    "load_audio",
+    "crop_or_repeat",
+    "read_crop",
+    "SpeakerData",
+    "speaker_datasets",
+]
+
+REQUIRED_COLUMNS = ("ID", "wav", "spk_id")
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file, the line or value, and the fix."""
+
+
+def read_speaker_csv(path: str) -> List[Dict[str, str]]:
+    """Read a speaker CSV into a list of row dicts, validating columns and IDs.
+
+    Raises :class:`DataError` naming the file and line for a missing file, missing
+    columns, empty cells, duplicate IDs, or speaker IDs containing whitespace.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
+    >>> _ = open(path, "w").write("ID,wav,spk_id\\na/1,a/1.wav,a\\nb/1,b/1.wav,b\\n")
+    >>> [row["spk_id"] for row in read_speaker_csv(path)]
+    ['a', 'b']
+    """
+    if not os.path.isfile(path):
+        raise DataError(
+            f"{path}: CSV not found. Point --data_folder at a prepared folder (with train.csv), "
+            f"or pass --train_annotation=<your csv> with columns ID,wav,spk_id"
+        )
+    rows: List[Dict[str, str]] = []
+    seen: Dict[str, int] = {}
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise DataError(
+                f"{path}: missing column(s) {missing}; found {columns}. A speaker CSV needs "
+                f"{list(REQUIRED_COLUMNS)} (optionally duration,start,stop)"
+            )
+        for line, row in enumerate(reader, start=2):
+            for column in REQUIRED_COLUMNS:
+                if not (row.get(column) or "").strip():
+                    raise DataError(f"{path}, line {line}: empty {column!r}")
+            if any(ch.isspace() for ch in row["spk_id"]) or any(ch.isspace() for ch in row["ID"]):
+                raise DataError(
+                    f"{path}, line {line}: whitespace in ID {row['ID']!r} or spk_id "
+                    f"{row['spk_id']!r}; trial lists are whitespace-separated, so rename it"
+                )
+            if row["ID"] in seen:
+                raise DataError(
+                    f"{path}, line {line}: duplicate ID {row['ID']!r} (first on line {seen[row['ID']]})"
+                )
+            seen[row["ID"]] = line
+            rows.append(dict(row))
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    return rows
+
+
+def write_speaker_csv(path: str, rows: List[Dict[str, str]]) -> None:
+    """Write rows (as read by :func:`read_speaker_csv`) to ``path``, columns in first-row order."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0].keys()))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def count_speakers(csv_path: str) -> int:
+    """Number of distinct ``spk_id`` values in a speaker CSV (used by the hparams files).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
+    >>> _ = open(path, "w").write("ID,wav,spk_id\\n1,1.wav,a\\n2,2.wav,b\\n3,3.wav,a\\n")
+    >>> count_speakers(path)
+    2
+    """
+    return len({row["spk_id"] for row in read_speaker_csv(csv_path)})
+
+
+def split_train_valid(
+    rows: List[Dict[str, str]], valid_fraction: float, seed: int
+) -> Tuple[List[Dict[str, str]], List[Dict[str, str]]]:
+    """Split off held-out utterances of every training speaker (closed-set validation).
+
+    Deterministic for a given seed and row set (independent of row order). Each speaker
+    with at least 2 utterances gives ``round(n * valid_fraction)`` of them (at least 1,
+    and always keeps at least 1 for training); a speaker with 1 utterance stays in train.
+
+    Example
+    -------
+    >>> rows = [{"ID": f"{s}/{i}", "spk_id": s} for s in "ab" for i in range(10)]
+    >>> train, valid = split_train_valid(rows, 0.2, seed=1)
+    >>> len(train), len(valid), sorted({r["spk_id"] for r in valid})
+    (16, 4, ['a', 'b'])
+    """
+    if not 0.0 < valid_fraction < 1.0:
+        raise DataError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+    by_speaker: Dict[str, List[Dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_speaker[row["spk_id"]].append(row)
+    rng = np.random.default_rng(seed)
+    valid_ids = set()
+    for speaker in sorted(by_speaker):
+        utterances = sorted(by_speaker[speaker], key=lambda r: r["ID"])
+        if len(utterances) < 2:
+            continue
+        count = min(len(utterances) - 1, max(1, int(round(len(utterances) * valid_fraction))))
+        for index in rng.permutation(len(utterances))[:count]:
+            valid_ids.add(utterances[index]["ID"])
+    train = [r for r in rows if r["ID"] not in valid_ids]
+    valid = [r for r in rows if r["ID"] in valid_ids]
+    return train, valid
+
+
+def resolve_audio_path(path: str, data_folder: str) -> str:
+    """Absolute paths stay; ``$data_root/x`` and relative ``x`` are taken under data_folder.
+
+    Example
+    -------
+    >>> resolve_audio_path("$data_root/wav/a.wav", "/data")
+    '/data/wav/a.wav'
+    >>> resolve_audio_path("wav/a.wav", "/data"), resolve_audio_path("/x/a.wav", "/data")
+    ('/data/wav/a.wav', '/x/a.wav')
+    """
+    if path.startswith("$data_root"):
+        path = path[len("$data_root"):].lstrip("/")
+    return path if os.path.isabs(path) else os.path.join(data_folder, path)
+
+
+def load_audio(
+    path: str,
+    start: Optional[int] = None,
+    stop: Optional[int] = None,
+    sample_rate: Optional[int] = None,
+) -> torch.Tensor:
+    """Read samples ``[start, stop)`` of a file as a mono float32 tensor (soundfile).
+
+    Multi-channel audio is averaged to mono. Raises :class:`DataError` naming the file
+    when it is missing, unreadable, empty, at another sample rate than expected, or holds
+    NaN/Inf samples.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> sf.write(path, np.zeros(1600, dtype="float32"), 16000)
+    >>> load_audio(path, 100, 500, sample_rate=16000).shape
+    torch.Size([400])
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: audio file not found (check the CSV's wav column and --data_folder)")
+    try:
+        samples, rate = sf.read(path, start=start or 0, stop=stop, dtype="float32", always_2d=True)
+    except Exception as error:  # soundfile raises several types for corrupt files
+        raise DataError(f"{path}: unreadable audio ({error})") from error
+    if sample_rate is not None and rate != sample_rate:
+        raise DataError(
+            f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz; resample the data "
+            f"(e.g. with recipes/prepare.py) or set sample_rate in the hparams"
+        )
+    if samples.shape[0] == 0:
+        raise DataError(f"{path}: no samples in [{start}, {stop})")
+    if not np.isfinite(samples).all():
+        raise DataError(f"{path}: {int((~np.isfinite(samples)).sum())} NaN/Inf samples")
+    return torch.from_numpy(samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0])
+
+
+def crop_or_repeat(
+    signal: torch.Tensor, num_samples: int, random: bool = True, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
+    """Exactly ``num_samples`` samples: a crop (random or centred) or, for a short
+    signal, the signal repeated (tiled) and cut. Never fails on short input.
+
+    Example
+    -------
+    >>> crop_or_repeat(torch.arange(3.0), 7).tolist()
+    [0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
+    >>> crop_or_repeat(torch.arange(10.0), 4, random=False).tolist()
+    [3.0, 4.0, 5.0, 6.0]
+    """
+    length = signal.shape[0]
+    if length == 0:
+        raise DataError("cannot crop an empty signal")
+    if length < num_samples:
+        repeats = -(-num_samples // length)
+        return signal.repeat(repeats)[:num_samples]
+    if random:
+        offset = int(torch.randint(0, length - num_samples + 1, (1,), generator=generator))
+    else:
+        offset = (length - num_samples) // 2
+    return signal[offset : offset + num_samples]
+
+
+def read_crop(
+    path: str,
+    num_samples: int,
+    start: Optional[int] = None,
+    stop: Optional[int] = None,
+    random: bool = True,
+    sample_rate: Optional[int] = None,
+) -> torch.Tensor:
+    """Read a ``num_samples`` crop of segment ``[start, stop)`` reading only those frames.
+
+    A segment shorter than the crop is read whole and repeated (see :func:`crop_or_repeat`).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> sf.write(path, np.arange(100, dtype="float32") / 100, 1000)
+    >>> read_crop(path, 40, random=False).shape, read_crop(path, 250).shape
+    (torch.Size([40]), torch.Size([250]))
+    """
+    start = int(start or 0)
+    if stop is None:
+        try:
+            stop = sf.info(path).frames
+        except Exception as error:
+            if not os.path.isfile(path):
+                raise DataError(f"{path}: audio file not found (check the CSV's wav column and --data_folder)") from error
+            raise DataError(f"{path}: unreadable audio ({error})") from error
+    length = int(stop) - start
+    if length <= num_samples:
+        return crop_or_repeat(load_audio(path, start, stop, sample_rate), num_samples)
+    offset = int(torch.randint(0, length - num_samples + 1, (1,))) if random else (length - num_samples) // 2
+    return load_audio(path, start + offset, start + offset + num_samples, sample_rate)
+
+
+class SpeakerData(NamedTuple):
+    """The datasets and label encoder a recipe trains on."""
+
+    train: "DynamicItemDataset"
+    valid: "DynamicItemDataset"
+    label_encoder: "CategoricalEncoder"
+    train_csv: str
+    valid_csv: str
+
+
+def _optional_int(value: Optional[str]) -> Optional[int]:
+    return int(float(value)) if value not in (None, "") else None
+
+
+def speaker_datasets(
+    data_folder: str,
+    train_annotation: str,
+    output_folder: str,
+    valid_annotation: Optional[str] = None,
+    valid_fraction: float = 0.1,
+    seed: int = 1986,
+    sample_rate: int = 16000,
+    crop_seconds: float = 2.0,
+    valid_max_seconds: float = 6.0,
+) -> SpeakerData:
+    """Build the training and closed-set validation datasets with a label encoder.
+
+    Training items are random ``crop_seconds`` crops (short files repeated), so batches
+    are dense; validation items are the whole utterance up to ``valid_max_seconds``
+    (centre crop), padded in the batch (the encoder's pooling ignores padding). When
+    ``valid_annotation`` is None, held-out utterances of each training speaker are split
+    off deterministically (:func:`split_train_valid`); both splits are written to
+    ``output_folder`` (``train_split.csv``, ``valid_split.csv``) for the record.
+    The label encoder is built from the training split and saved as
+    ``output_folder/label_encoder.txt`` (reloaded on resume). Every item provides
+    ``id``, ``sig`` (waveform) and ``spk_id_encoded`` (a 1-element LongTensor).
+    """
+    import speechbrain as sb
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    train_rows = read_speaker_csv(train_annotation)
+    if valid_annotation:
+        valid_rows = read_speaker_csv(valid_annotation)
+    else:
+        train_rows, valid_rows = split_train_valid(train_rows, valid_fraction, seed)
+        if not valid_rows:
+            raise DataError(
+                f"{train_annotation}: no speaker has 2 or more utterances, so no closed-set "
+                f"validation split is possible; give --valid_annotation"
+            )
+    train_csv = os.path.join(output_folder, "train_split.csv")
+    valid_csv = os.path.join(output_folder, "valid_split.csv")
+    if sb.utils.distributed.if_main_process():
+        write_speaker_csv(train_csv, train_rows)
+        write_speaker_csv(valid_csv, valid_rows)
+    train_speakers = {r["spk_id"] for r in train_rows}
+    unknown = sorted({r["spk_id"] for r in valid_rows} - train_speakers)
+    if unknown:
+        raise DataError(
+            f"{valid_annotation}: speakers {unknown[:5]}{'...' if len(unknown) > 5 else ''} are not in "
+            f"{train_annotation}; closed-set validation needs training speakers only (use trials "
+            f"and recipes/eval.py for unseen speakers)"
+        )
+
+    def to_items(rows: List[Dict[str, str]]) -> Dict[str, Dict[str, object]]:
+        return {
+            r["ID"]: {
+                "wav": resolve_audio_path(r["wav"], data_folder),
+                "start": _optional_int(r.get("start")),
+                "stop": _optional_int(r.get("stop")),
+                "spk_id": r["spk_id"],
+            }
+            for r in rows
+        }
+
+    train = DynamicItemDataset(to_items(train_rows))
+    valid = DynamicItemDataset(to_items(valid_rows))
+    crop = int(round(crop_seconds * sample_rate))
+    valid_max = int(round(valid_max_seconds * sample_rate))
+
+    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.provides("sig")
+    def train_audio(wav: str, start: Optional[int], stop: Optional[int]) -> torch.Tensor:
+        return read_crop(wav, crop, start, stop, random=True, sample_rate=sample_rate)
+
+    @sb.utils.data_pipeline.takes("wav", "start", "stop")
+    @sb.utils.data_pipeline.provides("sig")
+    def valid_audio(wav: str, start: Optional[int], stop: Optional[int]) -> torch.Tensor:
+        signal = load_audio(wav, start, stop, sample_rate)
+        return crop_or_repeat(signal, valid_max, random=False) if signal.shape[0] > valid_max else signal
+
+    label_encoder = CategoricalEncoder()
+
+    @sb.utils.data_pipeline.takes("spk_id")
+    @sb.utils.data_pipeline.provides("spk_id_encoded")
+    def label_pipeline(spk_id: str) -> torch.Tensor:
+        return torch.LongTensor([label_encoder.encode_label(spk_id)])
+
+    train.add_dynamic_item(train_audio)
+    valid.add_dynamic_item(valid_audio)
+    for dataset in (train, valid):
+        dataset.add_dynamic_item(label_pipeline)
+        dataset.set_output_keys(["id", "sig", "spk_id_encoded"])
+    label_encoder.load_or_create(
+        path=os.path.join(output_folder, "label_encoder.txt"),
+        from_iterables=[sorted(train_speakers)],
+    )
+    if set(label_encoder.lab2ind) != train_speakers:
+        raise DataError(
+            f"{os.path.join(output_folder, 'label_encoder.txt')} holds {len(label_encoder)} speakers "
+            f"that differ from the {len(train_speakers)} of {train_annotation}: this output folder "
+            f"belongs to another dataset; use a new --output_folder"
+        )
+    label_encoder.expect_len(len(train_speakers))
+    return SpeakerData(train, valid, label_encoder, train_csv, valid_csv)

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Train speaker embeddings (Res2Net50 or ECAPA) with AM-Softmax in SpeechBrain's Brain loop.
+
+    python recipes/train.py hparams/res2net_am.yaml --data_folder=../shared/data/dev
+    python recipes/train.py hparams/res2net_am_demo.yaml --debug        # a few steps
+    torchrun --nproc_per_node=2 recipes/train.py hparams/res2net_am_demo.yaml --distributed_backend=gloo
+
+What is logged, each epoch (train_log.txt and metrics.jsonl in the output folder):
+train loss (sample-weighted), train accuracy = correct / samples over the whole epoch,
+counted on the margin-free cosines, and closed-set validation accuracy on held-out
+utterances of the training speakers. Accuracy on training speakers says little about
+verification of new speakers: use recipes/eval.py (EER, minDCF on trials) for that.
+
+Interrupted runs resume from the last checkpoint in <output_folder>/save.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import speechbrain as sb
+import torch
+import torch.distributed as dist
+from hyperpyyaml import load_hyperpyyaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.nn import SyncBatchNorm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DDP/DP wrapper, or the module itself."""
+    return getattr(module, "module", module)
+
+
+class SpeakerBrain(sb.Brain):
+    """Speaker-embedding training: features -> normalisation -> encoder -> AM-Softmax."""
+
+    def compute_forward(self, batch, stage):
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        feats = self.modules.compute_features(wavs)
+        feats = self.modules.mean_var_norm(feats, lens)
+        return self.modules.embedding_model(feats, lens)
+
+    def compute_objectives(self, predictions, batch, stage):
+        labels, _ = batch.spk_id_encoded
+        out = self.modules.classifier(predictions, labels)
+        counts = self.counts[stage]
+        counts["loss_sum"] += out.loss.detach().float() * out.total
+        counts["correct"] += out.correct
+        counts["total"] += out.total
+        return out.loss
+
+    def on_stage_start(self, stage, epoch=None):
+        self.current_epoch = epoch or 1
+        self.counts = getattr(self, "counts", {})
+        self.counts[stage] = {
+            key: torch.zeros((), dtype=torch.float64, device=self.device)
+            for key in ("loss_sum", "correct", "total")
+        }
+        if stage == sb.Stage.TRAIN:
+            self.stage_start_time = time.time()
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Per-step learning rate and margin from the training progress (resume-safe)."""
+        progress = (self.current_epoch - 1) + self.step / self.hparams.steps_per_epoch
+        self.hparams.lr_schedule.apply(self.optimizer, progress)
+        unwrap(self.modules.classifier).set_epoch(progress)
+
+    def _epoch_stats(self, stage) -> dict:
+        counts = self.counts[stage]
+        values = torch.stack([counts["loss_sum"], counts["correct"], counts["total"]])
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)  # sum over ranks: per-sample figures
+        loss_sum, correct, total = values.tolist()
+        total = int(total)
+        return {
+            "loss": loss_sum / max(total, 1),
+            "acc": correct / max(total, 1),
+            "correct": int(correct),
+            "samples": total,
+        }
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        stats = self._epoch_stats(stage)
+        if stage == sb.Stage.TRAIN:
+            stats["seconds"] = round(time.time() - self.stage_start_time, 1)
+            self.train_stats = stats
+            return
+        if stage != sb.Stage.VALID:
+            return
+        classifier = unwrap(self.modules.classifier)
+        meta = {
+            "epoch": epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "margin": round(classifier.margin, 4),
+        }
+        self.hparams.train_logger.log_stats(
+            stats_meta=meta, train_stats=getattr(self, "train_stats", None), valid_stats=stats
+        )
+        if sb.utils.distributed.if_main_process():
+            record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats}
+            with open(self.hparams.metrics_file, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        self.checkpointer.save_and_keep_only(
+            meta={"valid_acc": stats["acc"], "epoch": epoch}, max_keys=["valid_acc"], num_to_keep=2
+        )
+
+    @property
+    def _wrap_distributed(self):
+        """DDP as SpeechBrain does it, but SyncBatchNorm only on GPUs (it fails on CPUs)."""
+        if not self.distributed_launch:
+            return super()._wrap_distributed
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                if self.device_type == "cuda":
+                    module = SyncBatchNorm.convert_sync_batchnorm(module)
+                device_ids = [self.device] if self.device_type == "cuda" else None
+                self.modules[name] = DistributedDataParallel(
+                    module, device_ids=device_ids, find_unused_parameters=self.find_unused_parameters
+                )
+
+
+def load_hparams(argv):
+    """Parse the command line like every SpeechBrain recipe and load the hparams."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    if (os.environ.get("RANK") is None) and run_opts.get("distributed_backend") not in (None, "nccl"):
+        # --distributed_backend alone does not start several processes
+        print(
+            "note: --distributed_backend has effect only under torchrun, e.g. "
+            f"torchrun --nproc_per_node=2 recipes/train.py {hparams_file} --distributed_backend=gloo",
+            file=sys.stderr,
+        )
+    with open(hparams_file) as fin:
+        try:
+            hparams = load_hyperpyyaml(fin, overrides)
+        except DataError as error:
+            raise SystemExit(f"error: {error}") from None
+    return hparams_file, run_opts, overrides, hparams
+
+
+def check_num_classes(hparams: dict, label_encoder, train_csv: str) -> None:
+    """Stop with both numbers when the configured class count disagrees with the data."""
+    speakers = len(label_encoder)
+    if int(hparams["num_classes"]) != speakers:
+        raise SystemExit(
+            f"error: num_classes={hparams['num_classes']} but {train_csv} has {speakers} training "
+            f"speakers. Remove the num_classes override (it is derived from the CSV) or set "
+            f"--num_classes={speakers}."
+        )
+
+
+def main(argv) -> None:
+    hparams_file, run_opts, overrides, hparams = load_hparams(argv)
+    data_folder = hparams["data_folder"]
+    if not os.path.isdir(data_folder):
+        raise SystemExit(
+            f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
+            f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
+        )
+    sb.utils.distributed.ddp_init_group(run_opts)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
+    )
+    try:
+        data = speaker_datasets(
+            data_folder=data_folder,
+            train_annotation=hparams["train_annotation"],
+            output_folder=hparams["output_folder"],
+            valid_annotation=hparams["valid_annotation"],
+            valid_fraction=hparams["valid_fraction"],
+            seed=hparams["seed"],
+            sample_rate=hparams["sample_rate"],
+            crop_seconds=hparams["crop_seconds"],
+            valid_max_seconds=hparams["valid_max_seconds"],
+        )
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
+    check_num_classes(hparams, data.label_encoder, hparams["train_annotation"])
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    batch_size = hparams["train_dataloader_options"]["batch_size"]
+    hparams["steps_per_epoch"] = max(1, math.ceil(len(data.train) / world / batch_size))
+    sb.utils.distributed.run_on_main(
+        lambda: print(
+            f"training on {len(data.train)} utterances of {len(data.label_encoder)} speakers "
+            f"({len(data.valid)} held out for closed-set validation); batch {batch_size} x {world} "
+            f"process(es) = {batch_size * world} per step, {hparams['steps_per_epoch']} steps per epoch"
+        )
+    )
+    brain = SpeakerBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        data.train,
+        data.valid,
+        train_loader_kwargs=hparams["train_dataloader_options"],
+        valid_loader_kwargs=hparams["valid_dataloader_options"],
+    )
+    sb.utils.distributed.run_on_main(
+        lambda: print(f"outputs in {hparams['output_folder']} (train_log.txt, metrics.jsonl, save/)")
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny synthetic speaker dataset written on the fly."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+DEV_DATA = os.path.join(ROOT, "..", "shared", "data", "dev")
+
+
+def write_synthetic_speakers(folder: str, speakers: int = 4, utterances: int = 6, seconds: float = 0.5,
+                             sample_rate: int = 16000, seed: int = 0) -> str:
+    """Write ``speakers`` x ``utterances`` WAVs (each speaker a distinct harmonic voice)
+    and a SpeechBrain-style train.csv under ``folder``; return the CSV path."""
+    rng = np.random.default_rng(seed)
+    lines = ["ID,duration,wav,start,stop,spk_id"]
+    n = int(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    for s in range(speakers):
+        f0 = 100.0 + 40.0 * s
+        os.makedirs(os.path.join(folder, "wav", f"spk{s}"), exist_ok=True)
+        for u in range(utterances):
+            wave = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in range(1, 6))
+            wave = 0.1 * wave + 0.01 * rng.standard_normal(n)
+            rel = f"wav/spk{s}/u{u}.wav"
+            sf.write(os.path.join(folder, rel), wave.astype("float32"), sample_rate)
+            lines.append(f"spk{s}/u{u},{seconds},{rel},0,{n},spk{s}")
+    path = os.path.join(folder, "train.csv")
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """A 4-speaker x 6-utterance dataset of 0.5 s synthetic voices; returns its folder."""
+    write_synthetic_speakers(str(tmp_path / "data"))
+    return str(tmp_path / "data")

@@ -1,0 +1,77 @@
+"""recipes/train.py end to end on a tiny synthetic dataset (subprocesses, a few seconds each)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = [
+    "--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4",
+    "--crop_seconds=0.3", "--valid_max_seconds=0.5", "--num_workers=0", "--noprogressbar",
+    "--valid_fraction=0.2",
+]
+
+
+def train(data, out, *extra, hparams="hparams/res2net_am_demo.yaml"):
+    cmd = [sys.executable, "recipes/train.py", hparams, f"--data_folder={data}", f"--output_folder={out}", *TINY, *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def records(out):
+    with open(os.path.join(out, "metrics.jsonl")) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_debug_run_logs_accuracy_as_correct_over_samples_seen(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    run = train(tiny_dataset, out, "--debug")
+    assert run.returncode == 0, run.stderr[-3000:]
+    logged = records(out)
+    assert [r["epoch"] for r in logged] == [1, 2]  # --debug: 2 epochs of 2 batches
+    for r in logged:
+        assert r["train"]["samples"] == 2 * 4  # 2 batches of 4, not 2 "batch averages"
+        assert r["valid"]["samples"] == 4  # 4 speakers x 1 held-out utterance
+        for split in ("train", "valid"):
+            assert r[split]["acc"] == pytest.approx(r[split]["correct"] / r[split]["samples"])
+    with open(os.path.join(out, "train_log.txt")) as handle:
+        assert "train samples: 8" in handle.read()
+
+
+def test_full_epochs_resume_from_checkpoint(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    first = train(tiny_dataset, out, "--number_of_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert [r["epoch"] for r in records(out)] == [1]
+    assert records(out)[0]["train"]["samples"] == 20  # every training utterance, once
+    second = train(tiny_dataset, out, "--number_of_epochs=2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert [r["epoch"] for r in records(out)] == [1, 2]  # resumed: epoch 1 not trained again
+    assert "Loading a checkpoint" in second.stderr + second.stdout or "loading" in (second.stderr + second.stdout).lower()
+    with open(os.path.join(out, "train_split.csv")) as handle:
+        assert len(handle.read().strip().splitlines()) == 21
+
+
+def test_wrong_num_classes_stops_with_both_numbers(tiny_dataset, tmp_path):
+    run = train(tiny_dataset, str(tmp_path / "exp"), "--num_classes=7", "--debug")
+    assert run.returncode != 0
+    assert "num_classes=7 but" in run.stderr and "has 4 training speakers" in run.stderr
+    assert "--num_classes=4" in run.stderr
+
+
+def test_missing_data_folder_says_how_to_get_data(tmp_path):
+    run = train(str(tmp_path / "nowhere"), str(tmp_path / "exp"), "--debug")
+    assert run.returncode != 0
+    assert "nowhere" in run.stderr and ("not found" in run.stderr)
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "..", "shared", "data", "dev", "train.csv")),
+                    reason="dev data not beside the clone")
+def test_dev_data_debug_run(tmp_path):
+    out = str(tmp_path / "exp")
+    run = train(os.path.join(ROOT, "..", "shared", "data", "dev"), out, "--debug")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "of 16 speakers" in run.stdout
+    assert records(out)[-1]["train"]["samples"] == 8
