@@ -114,11 +114,10 @@ class SpeakerBrain(sb.Brain):
             meta={"valid_acc": stats["acc"], "epoch": epoch}, max_keys=["valid_acc"], num_to_keep=2
         )
 
-    @property
     def _wrap_distributed(self):
         """DDP as SpeechBrain does it, but SyncBatchNorm only on GPUs (it fails on CPUs)."""
         if not self.distributed_launch:
-            return super()._wrap_distributed
+            return super()._wrap_distributed()
         for name, module in self.modules.items():
             if any(p.requires_grad for p in module.parameters()):
                 if self.device_type == "cuda":
