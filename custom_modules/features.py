@@ -44,6 +44,7 @@ class SpeakerFeatures(nn.Module):
         from speechbrain.lobes.features import MFCC, Fbank
 
         self.kind, self.n_features = kind, int(n_features)
+        self.hop_samples = sample_rate // 100  # SpeechBrain's 10 ms hop, centred frames
         if kind == "fbank":
             self.extract: nn.Module = Fbank(n_mels=self.n_features, sample_rate=sample_rate)
         elif kind == "mfcc":

@@ -33,6 +33,8 @@ from torch.nn import SyncBatchNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
+from custom_modules.embedding import compute_embeddings  # noqa: E402
+from custom_modules.experiment import write_experiment_record  # noqa: E402
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -46,9 +48,9 @@ class SpeakerBrain(sb.Brain):
     def compute_forward(self, batch, stage):
         batch = batch.to(self.device)
         wavs, lens = batch.sig
-        feats = self.modules.compute_features(wavs)
-        feats = self.modules.mean_var_norm(feats, lens)
-        return self.modules.embedding_model(feats, lens)
+        return compute_embeddings(
+            self.modules.compute_features, self.modules.mean_var_norm, self.modules.embedding_model, wavs, lens
+        )
 
     def compute_objectives(self, predictions, batch, stage):
         labels, _ = batch.spk_id_encoded
@@ -184,6 +186,18 @@ def main(argv) -> None:
     except DataError as error:
         raise SystemExit(f"error: {error}") from None
     check_num_classes(hparams, data.label_encoder, hparams["train_annotation"])
+    if sb.utils.distributed.if_main_process():
+        write_experiment_record(
+            hparams["output_folder"],
+            data_folder=data_folder,
+            train_csv=data.train_csv,
+            valid_csv=data.valid_csv,
+            sample_rate=hparams["sample_rate"],
+            num_classes=len(data.label_encoder),
+            train_utterances=len(data.train),
+            valid_utterances=len(data.valid),
+            hparams_file=os.path.abspath(hparams_file),
+        )
 
     world = int(os.environ.get("WORLD_SIZE", 1))
     batch_size = hparams["train_dataloader_options"]["batch_size"]

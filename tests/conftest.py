@@ -39,8 +39,35 @@ def write_synthetic_speakers(folder: str, speakers: int = 4, utterances: int = 6
     return path
 
 
+def write_synthetic_test_set(folder: str, speakers: int = 2, utterances: int = 4, seed: int = 1) -> str:
+    """Write test speakers (voices unlike the training ones), test.csv and a VoxCeleb-style
+    trials.txt with every pair of test utterances; return the trials path."""
+    sub = os.path.join(folder, "test_audio")
+    write_synthetic_speakers(sub, speakers, utterances, seconds=0.4, seed=seed)
+    rows = open(os.path.join(sub, "train.csv")).read().strip().splitlines()
+    header, body = rows[0], rows[1:]
+    renamed = []
+    for line in body:
+        utt, duration, wav, start, stop, spk = line.split(",")
+        renamed.append(",".join(["t" + utt, duration, "test_audio/" + wav, start, stop, "t" + spk]))
+    body = renamed
+    with open(os.path.join(folder, "test.csv"), "w") as handle:
+        handle.write("\n".join([header] + body) + "\n")
+    ids = [line.split(",")[0] for line in body]
+    trials = []
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            trials.append(f"{int(a.split('/')[0] == b.split('/')[0])} {a}.wav {b}.wav")
+    path = os.path.join(folder, "trials.txt")
+    with open(path, "w") as handle:
+        handle.write("\n".join(trials) + "\n")
+    return path
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path):
-    """A 4-speaker x 6-utterance dataset of 0.5 s synthetic voices; returns its folder."""
+    """4 training speakers x 6 utterances of 0.5 s synthetic voices, plus 2 test speakers x 4
+    utterances of 0.4 s with test.csv and trials.txt (all 28 pairs); returns the folder."""
     write_synthetic_speakers(str(tmp_path / "data"))
+    write_synthetic_test_set(str(tmp_path / "data"))
     return str(tmp_path / "data")

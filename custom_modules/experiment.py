@@ -1,0 +1,104 @@
+"""A training output folder as an object: its hparams, trained extractor and data record.
+
+``recipes/train.py`` writes ``hyperparams.yaml`` (as run, overrides applied),
+``label_encoder.txt``, ``train_split.csv``/``valid_split.csv``, ``experiment.json`` (absolute
+data paths, sample rate, speakers) and checkpoints in ``save/``. ``load_experiment`` reads
+them back so evaluation and export use exactly the trained feature pipeline and encoder,
+with nothing configured twice.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, NamedTuple, Optional
+
+import torch
+
+from custom_modules.embedding import EmbeddingExtractor
+
+__all__ = ["ExperimentError", "Experiment", "write_experiment_record", "load_experiment"]
+
+RECORD = "experiment.json"
+
+
+class ExperimentError(ValueError):
+    """A folder that is not (or no longer) a usable training output folder."""
+
+
+class Experiment(NamedTuple):
+    folder: str
+    hparams: Dict[str, Any]
+    extractor: EmbeddingExtractor
+    checkpoint: str
+    record: Dict[str, Any]
+
+
+def write_experiment_record(folder: str, **fields: Any) -> str:
+    """Write ``experiment.json`` (paths made absolute) into a training output folder."""
+    record = {k: (os.path.abspath(v) if k.endswith(("_folder", "_csv")) and v else v) for k, v in fields.items()}
+    path = os.path.join(folder, RECORD)
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=2, sort_keys=True)
+    return path
+
+
+def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    checkpointer = Checkpointer(save_folder)
+    found = checkpointer.find_checkpoint(max_key="valid_acc") if which == "best" else checkpointer.find_checkpoint()
+    if found is None:
+        raise ExperimentError(f"{save_folder}: no checkpoint (CKPT+...) found; has the training run finished an epoch?")
+    return str(found.path)
+
+
+def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") -> Experiment:
+    """Load the trained extractor of a ``recipes/train.py`` output folder.
+
+    Arguments
+    ---------
+    folder : str
+        The training ``output_folder``.
+    checkpoint : str
+        ``"last"`` (the most recent end-of-epoch checkpoint) or ``"best"`` (highest
+        closed-set validation accuracy).
+    device : str
+        Where to put the extractor.
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    if checkpoint not in ("last", "best"):
+        raise ExperimentError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+    hparams_path = os.path.join(folder, "hyperparams.yaml")
+    record_path = os.path.join(folder, RECORD)
+    for path in (hparams_path, record_path):
+        if not os.path.isfile(path):
+            raise ExperimentError(
+                f"{folder}: not a training output folder ({os.path.basename(path)} missing); pass the "
+                f"--output_folder of a recipes/train.py run, e.g. exp/res2net_am_demo/1986"
+            )
+    with open(record_path) as handle:
+        record = json.load(handle)
+    # The saved hparams are as run; neutralise what would touch paths relative to the
+    # training run's working directory, and take the class count from the record.
+    overrides = {"num_classes": record["num_classes"], "checkpointer": None, "train_logger": None}
+    with open(hparams_path) as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    extractor = EmbeddingExtractor(hparams["compute_features"], hparams["mean_var_norm"], hparams["embedding_model"])
+    ckpt = _latest_or_best_checkpoint(os.path.join(folder, "save"), checkpoint)
+    for name, module in (("embedding_model", extractor.embedding_model), ("normalizer", extractor.mean_var_norm)):
+        path = os.path.join(ckpt, f"{name}.ckpt")
+        if not os.path.isfile(path):
+            raise ExperimentError(f"{ckpt}: {name}.ckpt missing; the checkpoint is incomplete")
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+        except Exception as error:
+            raise ExperimentError(f"{path}: cannot be read as a state dict ({error})") from error
+        if hasattr(module, "_load_statistics_dict"):  # SpeechBrain's InputNormalization
+            module._load_statistics_dict(state)
+        else:
+            module.load_state_dict(state)
+    return Experiment(folder, hparams, extractor.to(device).eval(), ckpt, record)
