@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["AMSoftmax", "AMSoftmaxOutput", "MarginSchedule", "minimum_scale"]
+__all__ = ["AMSoftmax", "AAMSoftmax", "AMSoftmaxOutput", "MarginSchedule", "minimum_scale"]
 
 
 class AMSoftmaxOutput(NamedTuple):
@@ -211,6 +211,10 @@ class AMSoftmax(nn.Module):
             )
         return labels
 
+    def margin_logits(self, cos: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """Scaled logits with the additive cosine margin on the target class."""
+        return self.scale * (cos - self.margin * onehot)
+
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> AMSoftmaxOutput:
         """Loss and margin-free accuracy counts for a batch.
 
@@ -229,8 +233,7 @@ class AMSoftmax(nn.Module):
         cos = self.cosine(embeddings)
         labels = self._flatten_labels(labels, cos.shape[0])
         onehot = F.one_hot(labels, self.num_classes).to(cos.dtype)
-        logits = self.scale * (cos - self.margin * onehot)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(self.margin_logits(cos, onehot), labels)
         with torch.no_grad():
             correct = (cos.argmax(dim=1) == labels).sum()
         total = torch.tensor(labels.shape[0], device=labels.device)
@@ -241,6 +244,32 @@ class AMSoftmax(nn.Module):
             f"input_size={self.input_size}, num_classes={self.num_classes}, "
             f"margin={self.margin}, scale={self.scale}"
         )
+
+
+class AAMSoftmax(AMSoftmax):
+    """Additive angular margin softmax (ArcFace), the loss of SpeechBrain's ECAPA recipe.
+
+    The target logit is ``s * cos(theta + m)``; beyond ``theta > pi - m``, where
+    ``cos(theta + m)`` would stop decreasing, it is ``s * (cos(theta) - m sin(m))``
+    (the same definition as SpeechBrain's ``AdditiveAngularMargin`` with
+    ``easy_margin=False``). Everything else (weights, checks, margin-free accuracy
+    counts, float32, margin schedule) is :class:`AMSoftmax`'s.
+
+    Example
+    -------
+    >>> head = AAMSoftmax(input_size=8, num_classes=5, margin=0.2, scale=30)
+    >>> out = head(torch.randn(4, 8), torch.tensor([0, 1, 4, 2]))
+    >>> out.loss.shape, int(out.total)
+    (torch.Size([]), 4)
+    """
+
+    def margin_logits(self, cos: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        m = self.margin
+        cos = cos.clamp(-1 + 1e-7, 1 - 1e-7)
+        sin = torch.sqrt(1.0 - cos * cos)
+        phi = cos * math.cos(m) - sin * math.sin(m)
+        phi = torch.where(cos > math.cos(math.pi - m), phi, cos - math.sin(math.pi - m) * m)
+        return self.scale * (onehot * phi + (1.0 - onehot) * cos)
 
 
 def minimum_scale(num_classes: int, target_probability: float = 0.99, margin: float = 0.0) -> float:

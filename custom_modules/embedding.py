@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["frame_lengths", "compute_embeddings", "EmbeddingExtractor", "pad_batch", "embed_utterances"]
+__all__ = ["frame_lengths", "compute_embeddings", "EmbeddingExtractor", "pad_batch", "segment_length", "embed_utterances"]
 
 
 def frame_lengths(wav_lens: torch.Tensor, num_samples: int, num_frames: int, hop: Optional[int]) -> torch.Tensor:
@@ -95,7 +95,8 @@ def pad_batch(signals: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tens
     return wavs, lens
 
 
-def _segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
+def segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
+    """Samples in ``[start, stop)`` of a file (``stop=None``: to the end)."""
     if stop is None:
         import soundfile as sf
 
@@ -125,7 +126,7 @@ def embed_utterances(
     """
     from custom_modules.dataio import load_audio
 
-    lengths = [_segment_length(*segment) for segment in segments]
+    lengths = [segment_length(*segment) for segment in segments]
     order = sorted(range(len(segments)), key=lambda i: lengths[i])
     result: List[Optional[np.ndarray]] = [None] * len(segments)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

@@ -32,7 +32,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path  # noqa: E402
-from custom_modules.embedding import embed_utterances  # noqa: E402
+from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
 from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.plots import plot_det, plot_score_histogram  # noqa: E402
@@ -84,13 +84,15 @@ def resolve_settings(hparams: dict, record: dict) -> dict:
 
 
 def embed_rows(experiment, rows, data_folder, hparams, device, what):
+    """Embeddings of CSV rows, and the timing: (embeddings, {audio_seconds, seconds})."""
+    segments = segments_of(rows, data_folder)
+    rate = experiment.record["sample_rate"]
     start = time.time()
-    emb = embed_utterances(
-        experiment.extractor, segments_of(rows, data_folder), sample_rate=experiment.record["sample_rate"],
-        batch_size=hparams["batch_size"], device=device, progress=True,
-    )
-    print(f"embedded {len(rows)} {what} in {time.time() - start:.1f} s")
-    return emb
+    emb = embed_utterances(experiment.extractor, segments, sample_rate=rate, batch_size=hparams["batch_size"],
+                           device=device, progress=True)
+    timing = {"audio_seconds": sum(segment_length(*s) for s in segments) / rate, "seconds": time.time() - start}
+    print(f"embedded {len(rows)} {what} ({timing['audio_seconds']:.0f} s of audio) in {timing['seconds']:.1f} s")
+    return emb, timing
 
 
 def summary_markdown(results: dict) -> str:
@@ -129,7 +131,7 @@ def evaluate(hparams: dict, device: str) -> dict:
 
     needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
     rows = [by_id[i] for i in needed]
-    embeddings = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
+    embeddings, timing = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
     index = {utt: row for row, utt in enumerate(needed)}
     np.savez(os.path.join(out, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
 
@@ -139,7 +141,8 @@ def evaluate(hparams: dict, device: str) -> dict:
     cohort_info = None
     if any(n != "none" for n in settings["norms"]):
         train_rows = read_speaker_csv(experiment.record["train_csv"])
-        cohort_emb = embed_rows(experiment, train_rows, experiment.record["data_folder"], hparams, device, "cohort utterances")
+        cohort_emb, _ = embed_rows(experiment, train_rows, experiment.record["data_folder"], hparams, device,
+                                   "cohort utterances")
         if hparams["cohort"] == "speakers":
             cohort_emb, _ = speaker_mean_cohort(cohort_emb, [r["spk_id"] for r in train_rows])
         top_k = min(int(hparams["top_k"]), len(cohort_emb))
@@ -169,6 +172,8 @@ def evaluate(hparams: dict, device: str) -> dict:
         "headline": headline,
         "systems": systems,
         "cohort": cohort_info,
+        "embedding": {**timing, "utterances": len(needed), "device": device,
+                      "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit or "unknown",
     }

@@ -15,35 +15,15 @@ import argparse
 import os
 import sys
 
-import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def count_macs(model: nn.Module, frames: int, features: int) -> int:
-    """MACs of one forward pass of a (1, frames, features) input through conv/linear layers."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-            per_output = module.in_channels // module.groups * int(torch.tensor(module.kernel_size).prod())
-            total += output.numel() * per_output
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model.eval()(torch.randn(1, frames, features), torch.ones(1))
-    for handle in handles:
-        handle.remove()
-    return total
+from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 
 
 def describe(name: str, model: nn.Module, features: int) -> str:
-    params = sum(p.numel() for p in model.parameters())
-    macs = count_macs(model, 1000, features) / 10.0
+    params = count_parameters(model)
+    macs = macs_per_second(model, features)
     return f"| {name} | {params / 1e6:.2f} M | {macs / 1e9:.2f} G |"
 
 

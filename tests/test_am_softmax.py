@@ -156,3 +156,18 @@ def test_minimum_scale_matches_closed_form_and_reaches_target():
     logits = torch.full((c,), -sm / (c - 1))
     logits[0] = sm * (1 - m)
     assert torch.softmax(logits, 0)[0].item() == pytest.approx(p, abs=1e-6)
+
+
+@pytest.mark.parametrize("m", [0.2, 0.5])
+def test_aam_softmax_equals_speechbrain_additive_angular_margin(batch, m):
+    from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
+
+    from custom_modules.am_softmax import AAMSoftmax
+
+    x, y = batch
+    head = AAMSoftmax(16, 7, margin=m, scale=30.0)
+    cos = F.normalize(x, dim=1) @ F.normalize(head.weight.detach(), dim=1).t()
+    reference = LogSoftmaxWrapper(AdditiveAngularMargin(margin=m, scale=30.0))(cos.unsqueeze(1), y.unsqueeze(1))
+    out = head(x, y)
+    assert abs(out.loss.item() - reference.item()) < 1e-5
+    assert int(out.correct) == int((cos.argmax(1) == y).sum())

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Compare trained systems on the same trial list: one table, one DET plot, every setting.
+
+    python recipes/compare.py exp/res2net_am_demo/1986 exp/ecapa_aam_demo/1986 --name dev_demo
+    python recipes/compare.py <experiment folders...> [--trials FILE --test_annotation CSV] [--score_norm as]
+
+Each experiment is evaluated with recipes/eval.py on the same trials (its existing
+results are reused when they were computed on the same trial file; --reeval forces a new
+run). Writes results/<name>/comparison.md and comparison.json (EER with a bootstrap 95%
+interval over trials, minDCF at p_target 0.01 and 0.05, parameters, multiply-accumulates
+per second of audio, training seconds per epoch, embedding extraction speed), det.png
+with every system, and hparams/<system>.yaml: the exact hparams each system was trained
+with. Systems that share an experiment name but differ in seed are also summarised
+across seeds (mean, min and max).
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
+from custom_modules.metrics import equal_error_rate  # noqa: E402
+from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
+from custom_modules.plots import plot_det  # noqa: E402
+from custom_modules.scoring import read_scores  # noqa: E402
+
+
+def system_label(folder: str) -> str:
+    """``exp/res2net_am_demo/1986`` -> ``res2net_am_demo/1986``."""
+    parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
+    return "/".join(parts[-2:])
+
+
+def bootstrap_eer_interval(target: np.ndarray, nontarget: np.ndarray, rounds: int = 1000, seed: int = 0):
+    """95% percentile interval of the EER over trials resampled with replacement (targets and
+    non-targets resampled separately). Reflects trial sampling only, not speaker sampling."""
+    rng = np.random.default_rng(seed)
+    values = [
+        equal_error_rate(rng.choice(target, target.size), rng.choice(nontarget, nontarget.size)).eer
+        for _ in range(rounds)
+    ]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def evaluation(folder: str, args) -> Dict:
+    """results.json of the experiment on the requested trials, running recipes/eval.py if needed."""
+    trials_stem = os.path.splitext(os.path.basename(args.trials))[0] if args.trials else "trials"
+    out = os.path.join(folder, "eval", trials_stem)
+    results_path = os.path.join(out, "results.json")
+    wanted_trials = os.path.abspath(args.trials) if args.trials else None
+    if os.path.isfile(results_path) and not args.reeval:
+        with open(results_path) as handle:
+            results = json.load(handle)
+        same_trials = wanted_trials is None or results["trials"] == wanted_trials
+        if same_trials and args.score_norm in results["systems"]:
+            return results
+    cmd = [sys.executable, os.path.join(ROOT, "recipes/eval.py"), os.path.join(ROOT, "hparams/eval.yaml"),
+           f"--experiment={folder}", f"--score_norm={','.join(dict.fromkeys(['none', args.score_norm]))}"]
+    for key in ("trials", "test_annotation", "data_folder"):
+        if getattr(args, key):
+            cmd.append(f"--{key}={getattr(args, key)}")
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"error: evaluating {folder} failed:\n{run.stderr.strip().splitlines()[-1]}")
+    with open(results_path) as handle:
+        return json.load(handle)
+
+
+def training_seconds(folder: str) -> Dict[str, Optional[float]]:
+    path = os.path.join(folder, "metrics.jsonl")
+    if not os.path.isfile(path):
+        return {"epochs": None, "seconds_per_epoch": None, "total_seconds": None}
+    with open(path) as handle:
+        seconds = [json.loads(line)["train"]["seconds"] for line in handle if line.strip()]
+    return {"epochs": len(seconds), "seconds_per_epoch": float(np.median(seconds)), "total_seconds": float(sum(seconds))}
+
+
+def describe_system(folder: str, args, out_folder: str) -> Dict:
+    experiment = load_experiment(folder, "last")
+    results = evaluation(folder, args)
+    metrics = results["systems"][args.score_norm]
+    scores_file = os.path.join(folder, "eval", os.path.splitext(os.path.basename(results["trials"]))[0],
+                               f"scores_{args.score_norm}.txt")
+    trials, scores = read_scores(scores_file)
+    labels = np.array([t.label for t in trials])
+    target, nontarget = scores[labels == 1], scores[labels == 0]
+    label = system_label(folder)
+    hparams_copy = os.path.join(out_folder, "hparams", label.replace("/", "_") + ".yaml")
+    os.makedirs(os.path.dirname(hparams_copy), exist_ok=True)
+    shutil.copyfile(os.path.join(folder, "hyperparams.yaml"), hparams_copy)
+    encoder = experiment.extractor.embedding_model
+    return {
+        "system": label,
+        "name": label.split("/")[0],
+        "folder": os.path.abspath(folder),
+        "checkpoint": os.path.basename(experiment.checkpoint),
+        "eer": metrics["eer"],
+        "eer_interval_95": bootstrap_eer_interval(target, nontarget),
+        "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in metrics["min_dcf"]},
+        "parameters": count_parameters(encoder),
+        "macs_per_second": macs_per_second(encoder, experiment.hparams["n_features"]),
+        "training": training_seconds(folder),
+        "embedding_audio_seconds_per_second": (results.get("embedding") or {}).get("audio_seconds_per_second"),
+        "hparams_copy": os.path.relpath(hparams_copy, out_folder),
+        "trials": results["trials"],
+        "n_target": results["n_target"],
+        "n_nontarget": results["n_nontarget"],
+        "_scores": (target, nontarget),
+    }
+
+
+def seed_summary(rows: List[Dict]) -> List[Dict]:
+    groups: Dict[str, List[Dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["name"]].append(row)
+    summary = []
+    for name, members in groups.items():
+        if len(members) < 2:
+            continue
+        eers = np.array([m["eer"] for m in members])
+        summary.append({"name": name, "seeds": len(members), "eer_mean": float(eers.mean()),
+                        "eer_min": float(eers.min()), "eer_max": float(eers.max()),
+                        "eer_std": float(eers.std(ddof=1))})
+    return summary
+
+
+def hardware() -> str:
+    import torch
+
+    gpu = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPU cores, {gpu}"
+
+
+def markdown(report: Dict) -> str:
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    lines = [
+        f"# Comparison: {report['name']}",
+        "",
+        f"Trials `{report['trials']}` ({report['n_target']} target, {report['n_nontarget']} non-target), "
+        f"cosine scoring, score normalisation: {report['score_norm']}. minDCF normalised, C_miss = C_fa = 1. "
+        f"EER interval: 95% bootstrap over trials (1000 resamples; it ignores speaker sampling, so it is a lower "
+        f"bound on the real uncertainty).",
+        "",
+        "| system | EER | EER 95% interval | minDCF p=0.01 | minDCF p=0.05 | parameters | MACs / s audio | "
+        "epochs | train s / epoch | embedding speed (s audio / s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["systems"]:
+        t = r["training"]
+        epoch_seconds = "-" if t["seconds_per_epoch"] is None else f"{t['seconds_per_epoch']:.0f}"
+        speed = r["embedding_audio_seconds_per_second"]
+        speed = "-" if speed is None else f"{speed:.0f}"
+        low, high = r["eer_interval_95"]
+        lines.append(
+            f"| {r['system']} | {pct(r['eer'])} | {pct(low)} - {pct(high)} | "
+            f"{r['min_dcf'].get('0.01', float('nan')):.4f} | {r['min_dcf'].get('0.05', float('nan')):.4f} | "
+            f"{r['parameters'] / 1e6:.2f} M | {r['macs_per_second'] / 1e9:.2f} G | {t['epochs'] or '-'} | "
+            f"{epoch_seconds} | {speed} |"
+        )
+    if report["across_seeds"]:
+        lines += ["", "Across seeds:", "", "| system | seeds | EER mean | EER std | EER min - max |", "|---|---|---|---|---|"]
+        for s in report["across_seeds"]:
+            lines.append(f"| {s['name']} | {s['seeds']} | {pct(s['eer_mean'])} | {pct(s['eer_std'])} | "
+                         f"{pct(s['eer_min'])} - {pct(s['eer_max'])} |")
+    lines += [
+        "",
+        f"Hardware: {report['hardware']}. Date {report['date']}, commit {report['commit']}. "
+        f"Training seconds per epoch are medians over the run's epochs (validation excluded); embedding speed is "
+        f"measured while embedding the trial utterances. Exact hparams of each system: `hparams/`.",
+        "",
+        "![DET](det.png)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiments", nargs="+", help="recipes/train.py output folders")
+    parser.add_argument("--name", default="comparison", help="results/<name>/ receives the outputs")
+    parser.add_argument("--trials", help="trial list (default: each experiment's data_folder/trials.txt)")
+    parser.add_argument("--test_annotation", help="CSV of the trial utterances (default: data_folder/test.csv)")
+    parser.add_argument("--data_folder", help="folder the test CSV's relative paths start from")
+    parser.add_argument("--score_norm", default="none", choices=["none", "z", "t", "s", "as"])
+    parser.add_argument("--reeval", action="store_true", help="evaluate again even if results exist")
+    parser.add_argument("--output_root", default=os.path.join(ROOT, "results"))
+    args = parser.parse_args(argv)
+    out_folder = os.path.join(args.output_root, args.name)
+    os.makedirs(out_folder, exist_ok=True)
+    try:
+        rows = [describe_system(folder, args, out_folder) for folder in args.experiments]
+    except ExperimentError as error:
+        raise SystemExit(f"error: {error}") from None
+    trial_files = {r["trials"] for r in rows}
+    if len(trial_files) > 1:
+        raise SystemExit(f"error: the systems were evaluated on different trial lists {sorted(trial_files)}; "
+                         f"pass --trials to compare them on one")
+    plot_det({r["system"]: r.pop("_scores") for r in rows}, os.path.join(out_folder, "det.png"), title=args.name)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    report = {
+        "name": args.name,
+        "trials": rows[0]["trials"],
+        "n_target": rows[0]["n_target"],
+        "n_nontarget": rows[0]["n_nontarget"],
+        "score_norm": args.score_norm,
+        "systems": rows,
+        "across_seeds": seed_summary(rows),
+        "hardware": hardware(),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "commit": commit or "unknown",
+    }
+    with open(os.path.join(out_folder, "comparison.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    text = markdown(report)
+    with open(os.path.join(out_folder, "comparison.md"), "w") as handle:
+        handle.write(text)
+    print(text)
+    print(f"outputs in {out_folder}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""recipes/compare.py on tiny experiments: same trials, one table, seeds summarised."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from custom_modules.metrics import equal_error_rate
+from custom_modules.scoring import read_scores
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMON = ["--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
+          "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
+    folders = []
+    for hparams, extra, seed in [
+        ("hparams/res2net_am_demo.yaml", ["--m_channels=4"], 1),
+        ("hparams/res2net_am_demo.yaml", ["--m_channels=4"], 2),
+        ("hparams/ecapa_aam_demo.yaml", ["--ecapa_channels=[16,16,16,16,48]"], 1),
+    ]:
+        name = os.path.basename(hparams)[:-5]
+        out = str(tmp_path / "exp" / name / str(seed))
+        result = run("recipes/train.py", hparams, f"--data_folder={tiny_dataset}", f"--output_folder={out}",
+                     f"--seed={seed}", *COMMON, *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        folders.append(out)
+    result = run("recipes/compare.py", *folders, "--name", "tiny", "--output_root", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "results" / "tiny"
+    report = json.loads((out / "comparison.json").read_text())
+    assert [r["system"] for r in report["systems"]] == ["res2net_am_demo/1", "res2net_am_demo/2", "ecapa_aam_demo/1"]
+    for row, folder in zip(report["systems"], folders):
+        trials, scores = read_scores(os.path.join(folder, "eval", "trials", "scores_none.txt"))
+        labels = [t.label for t in trials]
+        eer = equal_error_rate([s for s, l in zip(scores, labels) if l], [s for s, l in zip(scores, labels) if not l]).eer
+        assert row["eer"] == pytest.approx(eer, abs=1e-6)
+        low, high = row["eer_interval_95"]
+        assert low <= row["eer"] + 0.05 and high >= row["eer"] - 0.05 and low <= high
+        assert row["training"]["epochs"] == 1 and row["training"]["seconds_per_epoch"] > 0
+        assert row["embedding_audio_seconds_per_second"] > 0
+        assert (out / row["hparams_copy"]).read_text() == open(os.path.join(folder, "hyperparams.yaml")).read()
+    assert report["systems"][2]["parameters"] != report["systems"][0]["parameters"]
+    seeds = report["across_seeds"]
+    assert len(seeds) == 1 and seeds[0]["name"] == "res2net_am_demo" and seeds[0]["seeds"] == 2
+    assert seeds[0]["eer_min"] <= seeds[0]["eer_mean"] <= seeds[0]["eer_max"]
+    assert (out / "det.png").stat().st_size > 1000
+    text = (out / "comparison.md").read_text()
+    assert "res2net_am_demo/1" in text and "ecapa_aam_demo/1" in text and "Across seeds" in text
