@@ -19,7 +19,15 @@ import torch
 
 from custom_modules.embedding import EmbeddingExtractor
 
-__all__ = ["ExperimentError", "Experiment", "write_experiment_record", "load_experiment"]
+__all__ = [
+    "ExperimentError",
+    "Experiment",
+    "write_experiment_record",
+    "is_pretrained_folder",
+    "load_pretrained",
+    "load_experiment",
+    "default_eval_folder",
+]
 
 RECORD = "experiment.json"
 
@@ -56,7 +64,8 @@ def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
 
 
 def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") -> Experiment:
-    """Load the trained extractor of a ``recipes/train.py`` output folder.
+    """Load the trained extractor of a ``recipes/train.py`` output folder (or of a
+    SpeechBrain pretrained-model folder, see :func:`load_pretrained`).
 
     Arguments
     ---------
@@ -70,6 +79,8 @@ def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") 
     """
     from hyperpyyaml import load_hyperpyyaml
 
+    if is_pretrained_folder(folder):
+        return load_pretrained(folder, device)
     if checkpoint not in ("last", "best"):
         raise ExperimentError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
     hparams_path = os.path.join(folder, "hyperparams.yaml")
@@ -102,3 +113,51 @@ def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") 
         else:
             module.load_state_dict(state)
     return Experiment(folder, hparams, extractor.to(device).eval(), ckpt, record)
+
+
+def is_pretrained_folder(folder: str) -> bool:
+    """A folder in the layout of SpeechBrain's pretrained speaker models (``hyperparams.yaml``
+    and ``embedding_model.ckpt`` side by side), as opposed to a training output folder."""
+    return (
+        os.path.isfile(os.path.join(folder, "hyperparams.yaml"))
+        and os.path.isfile(os.path.join(folder, "embedding_model.ckpt"))
+        and not os.path.isfile(os.path.join(folder, RECORD))
+    )
+
+
+def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000) -> Experiment:
+    """Load a SpeechBrain pretrained speaker model folder (``spkrec-ecapa-voxceleb`` layout)
+    offline: its ``hyperparams.yaml`` builds ``compute_features``, ``mean_var_norm`` and
+    ``embedding_model``; ``embedding_model.ckpt`` is read with ``weights_only=True``. Its
+    ``pretrainer`` (which would download) is not used. Embeddings are the raw ones that
+    ``SpeakerRecognition.encode_batch`` returns with ``normalize=False`` (as in its
+    ``verify_batch``)."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    overrides = {"pretrained_path": os.path.abspath(folder), "pretrainer": None}
+    with open(os.path.join(folder, "hyperparams.yaml")) as handle:
+        text = handle.read()
+    overrides = {k: v for k, v in overrides.items() if f"{k}:" in text}
+    hparams = load_hyperpyyaml(text, overrides)
+    missing = [k for k in ("compute_features", "mean_var_norm", "embedding_model") if k not in hparams]
+    if missing:
+        raise ExperimentError(f"{folder}/hyperparams.yaml: no {missing}; not a SpeechBrain speaker-embedding model")
+    path = os.path.join(folder, "embedding_model.ckpt")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        hparams["embedding_model"].load_state_dict(state)
+    except Exception as error:
+        raise ExperimentError(f"{path}: not a state dict of the embedding_model in hyperparams.yaml ({error})") from error
+    extractor = EmbeddingExtractor(hparams["compute_features"], hparams["mean_var_norm"], hparams["embedding_model"])
+    record = {"sample_rate": hparams.get("sample_rate", sample_rate), "data_folder": None, "train_csv": None,
+              "pretrained": True}
+    return Experiment(folder, hparams, extractor.to(device).eval(), path, record)
+
+
+def default_eval_folder(folder: str, trials_stem: str) -> str:
+    """Where recipes/eval.py writes: inside a training output folder, or, for a pretrained
+    model folder (which belongs to its user), under ``exp/pretrained/<name>/``."""
+    if is_pretrained_folder(folder):
+        name = os.path.basename(os.path.normpath(os.path.abspath(folder)))
+        return os.path.join("exp", "pretrained", name, "eval", trials_stem)
+    return os.path.join(folder, "eval", trials_stem)

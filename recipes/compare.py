@@ -33,7 +33,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
+from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
 from custom_modules.metrics import equal_error_rate  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
@@ -61,7 +61,7 @@ def bootstrap_eer_interval(target: np.ndarray, nontarget: np.ndarray, rounds: in
 def evaluation(folder: str, args) -> Dict:
     """results.json of the experiment on the requested trials, running recipes/eval.py if needed."""
     trials_stem = os.path.splitext(os.path.basename(args.trials))[0] if args.trials else "trials"
-    out = os.path.join(folder, "eval", trials_stem)
+    out = default_eval_folder(folder, trials_stem)
     results_path = os.path.join(out, "results.json")
     wanted_trials = os.path.abspath(args.trials) if args.trials else None
     if os.path.isfile(results_path) and not args.reeval:
@@ -71,7 +71,8 @@ def evaluation(folder: str, args) -> Dict:
         if same_trials and args.score_norm in results["systems"]:
             return results
     cmd = [sys.executable, os.path.join(ROOT, "recipes/eval.py"), os.path.join(ROOT, "hparams/eval.yaml"),
-           f"--experiment={folder}", f"--score_norm={','.join(dict.fromkeys(['none', args.score_norm]))}"]
+           f"--experiment={folder}", f"--score_norm={','.join(dict.fromkeys(['none', args.score_norm]))}",
+           f"--output_folder={out}"]
     for key in ("trials", "test_annotation", "data_folder"):
         if getattr(args, key):
             cmd.append(f"--{key}={getattr(args, key)}")
@@ -80,6 +81,14 @@ def evaluation(folder: str, args) -> Dict:
         raise SystemExit(f"error: evaluating {folder} failed:\n{run.stderr.strip().splitlines()[-1]}")
     with open(results_path) as handle:
         return json.load(handle)
+
+
+def feature_dim(experiment) -> int:
+    """Features per frame the encoder takes (from the feature pipeline itself)."""
+    import torch
+
+    with torch.no_grad():
+        return int(experiment.extractor.compute_features(torch.zeros(1, 16000)).shape[-1])
 
 
 def training_seconds(folder: str) -> Dict[str, Optional[float]]:
@@ -95,7 +104,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     experiment = load_experiment(folder, "last")
     results = evaluation(folder, args)
     metrics = results["systems"][args.score_norm]
-    scores_file = os.path.join(folder, "eval", os.path.splitext(os.path.basename(results["trials"]))[0],
+    scores_file = os.path.join(default_eval_folder(folder, os.path.splitext(os.path.basename(results["trials"]))[0]),
                                f"scores_{args.score_norm}.txt")
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
@@ -114,7 +123,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "eer_interval_95": bootstrap_eer_interval(target, nontarget),
         "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in metrics["min_dcf"]},
         "parameters": count_parameters(encoder),
-        "macs_per_second": macs_per_second(encoder, experiment.hparams["n_features"]),
+        "macs_per_second": macs_per_second(encoder, feature_dim(experiment)),
         "training": training_seconds(folder),
         "embedding_audio_seconds_per_second": (results.get("embedding") or {}).get("audio_seconds_per_second"),
         "hparams_copy": os.path.relpath(hparams_copy, out_folder),

@@ -33,7 +33,7 @@ from hyperpyyaml import load_hyperpyyaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
-from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
+from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.plots import plot_det, plot_score_histogram  # noqa: E402
 from custom_modules.scoring import (  # noqa: E402
@@ -66,6 +66,8 @@ def experiment_name(folder: str) -> str:
 def resolve_settings(hparams: dict, record: dict) -> dict:
     """Fill the null data settings from the experiment and validate the rest."""
     data_folder = hparams["data_folder"] or record["data_folder"]
+    if data_folder is None:
+        raise SystemExit("error: a pretrained model folder has no data folder of its own; pass --data_folder")
     settings = {
         "data_folder": data_folder,
         "trials": hparams["trials"] or os.path.join(data_folder, "trials.txt"),
@@ -79,7 +81,7 @@ def resolve_settings(hparams: dict, record: dict) -> dict:
         raise SystemExit(f"error: cohort must be 'speakers' or 'utterances', got {hparams['cohort']!r}")
     settings["norms"] = norms
     stem = os.path.splitext(os.path.basename(settings["trials"]))[0]
-    settings["output_folder"] = hparams["output_folder"] or os.path.join(hparams["experiment"], "eval", stem)
+    settings["output_folder"] = hparams["output_folder"] or default_eval_folder(hparams["experiment"], stem)
     return settings
 
 
@@ -121,6 +123,9 @@ def evaluate(hparams: dict, device: str) -> dict:
     """Embed, score, normalise, measure and write the outputs; returns results.json's content."""
     experiment = load_experiment(hparams["experiment"], hparams["checkpoint"], device)
     settings = resolve_settings(hparams, experiment.record)
+    if experiment.record.get("pretrained") and settings["norms"] != ["none"]:
+        raise DataError(f"{hparams['experiment']}: score normalisation needs a cohort from the training split, "
+                        f"and a pretrained model folder has none; use --score_norm=none")
     trials = parse_trials(settings["trials"])
     if not os.path.isfile(settings["test_annotation"]):
         raise DataError(f"{settings['test_annotation']}: test CSV not found; pass --test_annotation=<csv>")
