@@ -956,6 +956,10 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
     by_speaker: Dict[str, List[Utterance]] = defaultdict(list)
     for utt in kept:
         by_speaker[utt.spk_id].append(utt)
+    singles = sorted(s for s, items in by_speaker.items() if len(items) < 2)
+    if singles:
+        notes.append(f"{len(singles)} speaker(s) with a single utterance (no target trial or validation utterance "
+                     f"possible; not eligible for a drawn test set): {_listing(singles)}")
     # splits
     dropped_test: List[str] = []
     valid_given: List[Utterance] = []

@@ -27,13 +27,20 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.preparation import FORMATS, DataError, PrepareOptions, prepare  # noqa: E402
 
 
+class _Help(argparse.HelpFormatter):
+    """Shows a default only where there is one to show (not None, not a False flag)."""
+
+    def _get_help_string(self, action):
+        shown = action.default not in (None, False, argparse.SUPPRESS) and "default" not in (action.help or "")
+        return f"{action.help} (default: {action.default})" if shown else action.help
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0].strip(),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         epilog="See data_report.md in the output for what was found, converted and dropped.",
     )
-    add = parser.add_argument
     io = parser.add_argument_group("input and output")
     io.add_argument("--source", required=True, help="a CSV, a folder of speaker folders, a Kaldi data dir or a VoxCeleb root")
     io.add_argument("--output", required=True, help="output folder (written atomically)")
@@ -62,7 +69,6 @@ def parse_args(argv):
     au.add_argument("--drop_short", action="store_true", help="drop utterances shorter than --min_seconds")
     au.add_argument("--drop_bad", action="store_true", help="leave out utterances with problems (listed in data_report.md) instead of stopping")
     au.add_argument("--silence_peak", type=float, default=1e-4, help="audio whose absolute peak is below this is all-silent")
-    del add
     return parser.parse_args(argv)
 
 

@@ -214,7 +214,7 @@ def test_every_bad_file_is_reported_at_once_and_input_is_unchanged(tmp_path):
     sf.write(str(src / "spk3" / "rate8k.wav"), tone(rate=8000), 8000)
     sf.write(str(src / "spk2" / "stereo.wav"), tone(channels=2), RATE)
     sf.write(str(src / "spk0" / "short.wav"), tone(seconds=0.05), RATE)
-    copy = tone()
+    copy = (tone() * 32767).astype(np.int16)  # int16: the same PCM in both files
     sf.write(str(src / "spk0" / "dup.wav"), copy, RATE)
     sf.write(str(src / "spk1" / "dup.flac"), copy, RATE)  # same samples, other speaker, other format
     before = digest(src)
@@ -277,13 +277,11 @@ def test_keep_splits_overlap_lonely_test_speaker_and_closed_valid(tmp_path):
     assert [len(result.train), len(result.valid), len(result.test)] == [4, 2, 6]
     assert any("spk4" in note and "fewer than 2" in note for note in result.notes)
     check_consistent(str(tmp_path / "out"))
-    overlap = rows + ["spk0,a/spk0/u0.wav,test"]
-    (src / "overlap.csv").write_text("\n".join(overlap).replace("speaker,path,split", "speaker,path,split,ID")
-                                     .replace(",test\n", ",test,\n") + ",x\n")
-    (src / "overlap.csv").write_text("\n".join(rows + ["spk0,a/spk0/u1.wav,test"]) + "\n")
+    sf.write(str(src / "a" / "spk0" / "extra.wav"), tone(), RATE)
+    (src / "overlap.csv").write_text("\n".join(rows + ["spk0,a/spk0/extra.wav,test", "spk0,a/spk0/u1.wav,test"]) + "\n")
     with pytest.raises(PreparationError, match=r"speaker\(s\) in both train and test: spk0") as caught:
         run(src / "overlap.csv", tmp_path / "out2", keep_splits=True, drop_bad=True)
-    assert any(p.kind == "duplicate_id" for p in caught.value.problems)  # spk0/spk0/u1 twice, also reported
+    assert [p.kind for p in caught.value.problems] == ["duplicate_id", "split"]  # both reported at once
     (src / "bad.csv").write_text("\n".join(rows + ["spk9,a/spk0/u1.wav,holdout"]) + "\n")
     with pytest.raises(PreparationError, match="split 'holdout'"):
         run(src / "bad.csv", tmp_path / "out3", keep_splits=True)
