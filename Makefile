@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   train the demo-size Res2Net50 + AM-Softmax on the dev data ($(DATA)) and
-#               evaluate it on its trial list (EER, minDCF)
+#   make demo   on the dev data ($(DATA)): prepare, train the demo-size Res2Net50 + AM-Softmax
+#               and ECAPA-TDNN + AAM, evaluate both on the trials (EER, minDCF), compare them
 #   make test   run the test suite
 # The Python environment is built once from requirements.txt under ~/.cache/res2net-sv/.
 
@@ -16,15 +16,28 @@ env:
 test: env
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# make demo: prepare -> train Res2Net50-AM -> train ECAPA-AAM -> evaluate both -> compare.
+# The dev folder ships audio under wav/<speaker>/ and its official trials.txt: prepare.py
+# re-validates the audio and rebuilds the CSVs with the trial speakers as the test set.
+# A DATA folder without wav/ + trials.txt is taken as already prepared (train.csv, test.csv, trials.txt).
+DEMO = exp/demo
 demo: env
-	@if [ ! -f "$(DATA)/train.csv" ]; then \
-	  echo "error: no train.csv in DATA=$(DATA)."; \
+	@if [ ! -f "$(DATA)/train.csv" ] && [ ! -d "$(DATA)/wav" ]; then \
+	  echo "error: DATA=$(DATA) holds neither train.csv nor wav/."; \
 	  echo "  The dev set is expected in ../shared/data/dev (beside this clone)."; \
-	  echo "  For your own data, prepare a folder with train.csv (ID,wav,spk_id) and run make demo DATA=<folder>."; \
+	  echo "  For your own data: python recipes/prepare.py --source <csv|folder|kaldi|voxceleb> --output <dir>,"; \
+	  echo "  then make demo DATA=<dir>."; \
 	  exit 2; fi
-	$(PY) recipes/train.py hparams/res2net_am_demo.yaml --data_folder=$(DATA) --noprogressbar
-	$(PY) recipes/eval.py hparams/eval.yaml --experiment=exp/res2net_am_demo/1986 --score_norm=none,as
-	@echo "demo outputs: exp/res2net_am_demo/1986 (train_log.txt, metrics.jsonl, save/, eval/trials/)"
+	@if [ -d "$(DATA)/wav" ] && [ -f "$(DATA)/trials.txt" ]; then \
+	  $(PY) recipes/prepare.py --source $(DATA)/wav --format folder --trials $(DATA)/trials.txt \
+	      --output $(DEMO)/data --overwrite; \
+	else rm -rf $(DEMO)/data && mkdir -p $(DEMO) && ln -s "$$(cd $(DATA) && pwd)" $(DEMO)/data; fi
+	$(PY) recipes/train.py hparams/res2net_am_demo.yaml --data_folder=$(DEMO)/data --output_folder=$(DEMO)/res2net_am_demo/1986 --noprogressbar
+	$(PY) recipes/train.py hparams/ecapa_aam_demo.yaml --data_folder=$(DEMO)/data --output_folder=$(DEMO)/ecapa_aam_demo/1986 --noprogressbar
+	$(PY) recipes/eval.py hparams/eval.yaml --experiment=$(DEMO)/res2net_am_demo/1986 --score_norm=none,as
+	$(PY) recipes/eval.py hparams/eval.yaml --experiment=$(DEMO)/ecapa_aam_demo/1986 --score_norm=none,as
+	$(PY) recipes/compare.py $(DEMO)/res2net_am_demo/1986 $(DEMO)/ecapa_aam_demo/1986 --name demo --output_root $(DEMO)/results
+	@echo "demo outputs: $(DEMO)/ (data/, <system>/1986/ with train_log.txt, metrics.jsonl, eval/trials/), table: $(DEMO)/results/demo/comparison.md"
 
 bench: env
 	$(PY) scripts/benchmark_training.py --data_folder=$(DATA) --output=results/benchmark_training.md

@@ -167,6 +167,10 @@ def main(argv) -> None:
             f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
             f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
         )
+    prepared_valid = os.path.join(data_folder, "valid.csv")
+    if not hparams["valid_annotation"] and os.path.isfile(prepared_valid):
+        hparams["valid_annotation"] = prepared_valid  # a recipes/prepare.py folder brings its own split
+        print(f"closed-set validation on {prepared_valid} (the prepared split)")
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
