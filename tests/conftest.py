@@ -71,3 +71,25 @@ def tiny_dataset(tmp_path):
     write_synthetic_speakers(str(tmp_path / "data"))
     write_synthetic_test_set(str(tmp_path / "data"))
     return str(tmp_path / "data")
+
+
+TINY_TRAIN = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
+              "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment(tmp_path_factory):
+    """A tiny Res2Net50 trained 1 epoch on the tiny dataset and evaluated on its trials;
+    returns (data folder, experiment folder). Shared by the tests that only read it."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("tiny_experiment")
+    data = str(root / "data")
+    write_synthetic_speakers(data)
+    write_synthetic_test_set(data)
+    out = str(root / "exp" / "res2net_am_demo" / "1")
+    for cmd in (["recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={data}", f"--output_folder={out}", *TINY_TRAIN],
+                ["recipes/eval.py", "hparams/eval.yaml", f"--experiment={out}"]):
+        run = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+    return data, out

@@ -1,0 +1,129 @@
+"""Write a trained experiment as a SpeechBrain pretrained speaker model folder.
+
+The folder has the layout of SpeechBrain's ``spkrec-ecapa-voxceleb``: ``hyperparams.yaml``
+(feature pipeline, normalisation and encoder exactly as trained, plus ``modules`` and a
+``pretrainer`` without paths, so ``SpeakerRecognition.from_hparams`` reads
+``<source>/embedding_model.ckpt`` from the folder itself and downloads nothing), ``embedding_model.ckpt`` (a state
+dict), ``label_encoder.txt``, and ``model_card.json`` (where it came from, and the
+calibration and decision threshold when given). The custom encoder resolves from
+``custom_modules``, which must be importable where the model is loaded.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import tempfile
+from typing import Any, Dict, Optional
+
+import torch
+
+from custom_modules.experiment import Experiment
+
+__all__ = ["INFERENCE_KEYS", "export_experiment", "read_model_card"]
+
+INFERENCE_KEYS = ("compute_features", "mean_var_norm", "embedding_model")
+CARD = "model_card.json"
+
+LOADING_PART = """
+modules:
+    compute_features: !ref <compute_features>
+    mean_var_norm: !ref <mean_var_norm>
+    embedding_model: !ref <embedding_model>
+
+# No paths: from_hparams(source=<this folder>) collects <source>/embedding_model.ckpt, so the
+# folder can be moved or copied. label_encoder.txt lists the training speakers (not needed
+# for verification).
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        embedding_model: !ref <embedding_model>
+"""
+
+
+def _inference_yaml(experiment_hparams_file: str, header: str) -> str:
+    """The inference nodes of a saved training hyperparams.yaml, re-emitted with their tags."""
+    import io
+
+    import ruamel.yaml
+
+    yaml = ruamel.yaml.YAML(typ="rt")
+    with open(experiment_hparams_file) as handle:
+        tree = yaml.load(handle)
+    missing = [k for k in INFERENCE_KEYS if k not in tree]
+    if missing:
+        raise ValueError(f"{experiment_hparams_file}: no {missing}; cannot export this experiment")
+    out = ruamel.yaml.comments.CommentedMap()
+    out["sample_rate"] = tree.get("sample_rate", 16000)
+    for key in INFERENCE_KEYS:
+        out[key] = tree[key]
+    stream = io.StringIO()
+    yaml.dump(out, stream)
+    text = re.sub(r"&id\d+ ", "", stream.getvalue())  # anchors of the training file mean nothing here
+    if "*id" in text:
+        raise ValueError(f"{experiment_hparams_file}: the encoder refers to other keys ({text!r}); cannot export it")
+    return header + text + LOADING_PART
+
+
+def export_experiment(
+    experiment: Experiment,
+    output: str,
+    overwrite: bool = False,
+    calibration: Optional[Dict[str, Any]] = None,
+    extra_card: Optional[Dict[str, Any]] = None,
+) -> str:
+    """Export ``experiment`` (from :func:`custom_modules.experiment.load_experiment`) to ``output``.
+
+    The folder is written into a temporary sibling and renamed into place; an existing
+    non-empty ``output`` is refused unless ``overwrite``.
+    """
+    output = os.path.abspath(output)
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+        raise FileExistsError(f"{output} exists and is not empty; choose another --output or pass --overwrite")
+    parent = os.path.dirname(output)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        header = (
+            f"# Speaker embedding model exported by recipes/export.py from {os.path.abspath(experiment.folder)}\n"
+            f"# (checkpoint {os.path.basename(experiment.checkpoint)}). Load it with\n"
+            f"#   SpeakerRecognition.from_hparams(source=<this folder>, savedir=<a folder>)\n"
+            f"# with the project's custom_modules importable (e.g. PYTHONPATH=<project root>).\n\n"
+        )
+        text = _inference_yaml(os.path.join(experiment.folder, "hyperparams.yaml"), header)
+        with open(os.path.join(staging, "hyperparams.yaml"), "w") as handle:
+            handle.write(text)
+        torch.save(experiment.extractor.embedding_model.state_dict(), os.path.join(staging, "embedding_model.ckpt"))
+        encoder_file = os.path.join(experiment.folder, "label_encoder.txt")
+        if os.path.isfile(encoder_file):
+            shutil.copyfile(encoder_file, os.path.join(staging, "label_encoder.txt"))
+        card = {
+            "source_experiment": os.path.abspath(experiment.folder),
+            "checkpoint": os.path.basename(experiment.checkpoint),
+            "sample_rate": experiment.record.get("sample_rate", 16000),
+            "exported": datetime.datetime.now().isoformat(timespec="seconds"),
+            "calibration": calibration,
+            **(extra_card or {}),
+        }
+        with open(os.path.join(staging, CARD), "w") as handle:
+            json.dump(card, handle, indent=2)
+        if os.path.exists(output):
+            shutil.rmtree(output)
+        os.replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output
+
+
+def read_model_card(folder: str) -> Dict[str, Any]:
+    """The exported model's card (empty when the folder has none)."""
+    path = os.path.join(folder, CARD)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as handle:
+        return json.load(handle)

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Embed audio with a trained or exported model: one float32 embedding per utterance.
+
+    python recipes/embed.py --model models/res2net_am_demo --input data/mine/test.csv --output emb.npz
+    python recipes/embed.py --model exp/res2net_am_demo/1986 --input some/folder --output emb.npz
+    python recipes/embed.py --model <dir> --input a.wav b.flac --output emb.npz
+
+--input is a speaker CSV (ID,wav[,start,stop]; paths relative to the CSV's folder), a folder
+(every .wav/.flac below it; IDs are paths below the folder without the extension) or audio
+files (IDs: file names without extension). The .npz holds ``ids`` and ``embeddings``
+(N x D, float32, in input order). Utterances are embedded whole, in length-sorted padded
+batches; the length-aware encoder makes padding harmless.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path  # noqa: E402
+from custom_modules.embedding import embed_utterances  # noqa: E402
+from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
+
+AUDIO = (".wav", ".flac")
+Segment = Tuple[str, Optional[int], Optional[int]]
+
+
+def list_inputs(inputs: List[str]) -> Tuple[List[str], List[Segment]]:
+    """IDs and (path, start, stop) segments for a CSV, a folder or a list of files."""
+    if len(inputs) == 1 and inputs[0].endswith(".csv"):
+        rows = read_speaker_csv(inputs[0])
+        folder = os.path.dirname(os.path.abspath(inputs[0]))
+        opt = lambda v: int(float(v)) if v not in (None, "") else None  # noqa: E731
+        return [r["ID"] for r in rows], [(resolve_audio_path(r["wav"], folder), opt(r.get("start")), opt(r.get("stop")))
+                                         for r in rows]
+    if len(inputs) == 1 and os.path.isdir(inputs[0]):
+        root = inputs[0]
+        paths = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f.lower().endswith(AUDIO))
+        if not paths:
+            raise DataError(f"{root}: no .wav or .flac files below this folder")
+        return [os.path.splitext(os.path.relpath(p, root))[0] for p in paths], [(p, None, None) for p in paths]
+    missing = [p for p in inputs if not os.path.isfile(p)]
+    if missing:
+        raise DataError(f"{missing[0]}: audio file not found" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    ids = [os.path.splitext(os.path.basename(p))[0] for p in inputs]
+    if len(set(ids)) != len(ids):
+        ids = [os.path.splitext(p)[0] for p in inputs]
+    return ids, [(p, None, None) for p in inputs]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="an exported model folder or a training output folder")
+    parser.add_argument("--input", nargs="+", required=True, help="a CSV, a folder, or audio files")
+    parser.add_argument("--output", required=True, help="the .npz to write")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    if os.path.exists(args.output):
+        raise SystemExit(f"error: {args.output} exists; choose another --output (nothing is overwritten)")
+    try:
+        model = load_experiment(args.model, device=args.device)
+        ids, segments = list_inputs(args.input)
+        embeddings = embed_utterances(model.extractor, segments, sample_rate=model.record.get("sample_rate", 16000),
+                                      batch_size=args.batch_size, device=args.device, progress=True)
+    except (DataError, ExperimentError) as error:
+        raise SystemExit(f"error: {error}") from None
+    np.savez(args.output, ids=np.array(ids), embeddings=embeddings)
+    print(f"wrote {len(ids)} embeddings of dimension {embeddings.shape[1]} to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Export to SpeechBrain's pretrained layout, load it with SpeakerRecognition, embed and verify."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, cwd=ROOT, env=None):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_experiment, tmp_path_factory):
+    data, experiment = tiny_experiment
+    out = str(tmp_path_factory.mktemp("export") / "model")
+    result = run("recipes/export.py", f"--experiment={experiment}", f"--output={out}",
+                 f"--eval_results={experiment}/eval/trials/results.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return data, experiment, out
+
+
+def eval_embeddings(experiment):
+    saved = np.load(os.path.join(experiment, "eval", "trials", "embeddings.npz"))
+    return {u: e for u, e in zip(saved["ids"], saved["embeddings"])}
+
+
+def test_speechbrain_loads_the_export_offline_in_a_fresh_process(exported, tmp_path):
+    data, experiment, model = exported
+    embeddings = eval_embeddings(experiment)
+    ids = sorted(embeddings)[:2]
+    files = [os.path.join(data, "test_audio", "wav", i[1:] + ".wav") for i in ids]  # tspk0/u0 -> spk0/u0
+    script = f"""
+import json, torch
+from speechbrain.inference.speaker import SpeakerRecognition
+m = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / 'saved')!r})
+sig = m.load_audio({files[0]!r}, savedir={str(tmp_path / 'audio')!r})
+emb = m.encode_batch(sig[None], torch.ones(1)).reshape(-1).tolist()
+score, _ = m.verify_files({files[0]!r}, {files[1]!r}, savedir={str(tmp_path / 'audio')!r})
+print(json.dumps({{"emb": emb, "score": float(score)}}))
+"""
+    env = {**os.environ, "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1"}
+    result = run("-c", script, cwd=str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert np.allclose(got["emb"], embeddings[ids[0]], atol=1e-5)
+    a, b = embeddings[ids[0]], embeddings[ids[1]]
+    assert got["score"] == pytest.approx(float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-5)
+
+
+def test_embed_matches_eval_embeddings(exported, tmp_path):
+    data, experiment, model = exported
+    out = str(tmp_path / "emb.npz")
+    result = run("recipes/embed.py", f"--model={model}", "--input", os.path.join(data, "test.csv"), f"--output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = np.load(out)
+    reference = eval_embeddings(experiment)
+    assert len(saved["ids"]) == 8 and saved["embeddings"].dtype == np.float32
+    for utt, emb in zip(saved["ids"], saved["embeddings"]):
+        assert np.allclose(emb, reference[utt], atol=1e-5)
+    again = run("recipes/embed.py", f"--model={model}", "--input", os.path.join(data, "test.csv"), f"--output={out}")
+    assert again.returncode != 0 and "exists" in again.stderr
+
+
+def test_verify_prints_the_cosine_and_a_named_decision(exported):
+    data, experiment, model = exported
+    embeddings = eval_embeddings(experiment)
+    enrol = [os.path.join(data, "test_audio", "wav", "spk0", f"u{i}.wav") for i in (0, 1)]
+    test = os.path.join(data, "test_audio", "wav", "spk1", "u0.wav")
+    result = run("recipes/verify.py", f"--model={model}", "--enrol", *enrol, "--test", test)
+    assert result.returncode == 0, result.stderr[-3000:]
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    expected = unit(unit(embeddings["tspk0/u0"]) + unit(embeddings["tspk0/u1"])) @ unit(embeddings["tspk1/u0"])
+    line = [l for l in result.stdout.splitlines() if l.startswith("score (cosine):")][0]
+    assert float(line.split(":")[1]) == pytest.approx(float(expected), abs=1e-4)
+    assert "min_dcf_0.01 threshold measured on" in result.stdout
+    bad = run("recipes/verify.py", f"--model={model}", "--enrol", "/nowhere/x.wav", "--test", test)
+    assert bad.returncode != 0 and "/nowhere/x.wav" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_export_refuses_to_overwrite_and_names_a_truncated_checkpoint(exported, tmp_path):
+    data, experiment, model = exported
+    again = run("recipes/export.py", f"--experiment={experiment}", f"--output={model}")
+    assert again.returncode != 0 and "not empty" in again.stderr
+    broken = tmp_path / "broken"
+    import shutil
+
+    shutil.copytree(model, broken)
+    (broken / "embedding_model.ckpt").write_bytes(b"\x80\x02truncated")
+    from custom_modules.experiment import ExperimentError, load_experiment
+
+    with pytest.raises(ExperimentError, match="embedding_model.ckpt"):
+        load_experiment(str(broken))
