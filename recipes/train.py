@@ -91,8 +91,23 @@ class SpeakerBrain(sb.Brain):
             "samples": total,
         }
 
+    def _check_ranks_in_sync(self) -> None:
+        """Under DDP, every rank must hold the same parameters: compare a checksum."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        checksum = torch.stack([p.detach().double().sum() for p in self.modules.parameters()]).sum().reshape(1)
+        gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, checksum)
+        values = [float(g) for g in gathered]
+        if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
+            raise RuntimeError(f"DDP ranks diverged: parameter checksums {values}")
+        if sb.utils.distributed.if_main_process():
+            print(f"parameters identical across {len(values)} ranks (checksum {values[0]:.6f})")
+
     def on_stage_end(self, stage, stage_loss, epoch=None):
         stats = self._epoch_stats(stage)
+        if stage == sb.Stage.VALID:
+            self._check_ranks_in_sync()
         if stage == sb.Stage.TRAIN:
             stats["seconds"] = round(time.time() - self.stage_start_time, 1)
             self.train_stats = stats
@@ -133,12 +148,12 @@ class SpeakerBrain(sb.Brain):
 def load_hparams(argv):
     """Parse the command line like every SpeechBrain recipe and load the hparams."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    if (os.environ.get("RANK") is None) and run_opts.get("distributed_backend") not in (None, "nccl"):
-        # --distributed_backend alone does not start several processes
-        print(
-            "note: --distributed_backend has effect only under torchrun, e.g. "
-            f"torchrun --nproc_per_node=2 recipes/train.py {hparams_file} --distributed_backend=gloo",
-            file=sys.stderr,
+    if os.environ.get("RANK") is None and "--distributed_backend" in " ".join(argv):
+        # run options for DDP without torchrun would silently train in one process
+        raise SystemExit(
+            "error: --distributed_backend needs several processes, started by torchrun, e.g.\n"
+            f"  torchrun --nproc_per_node=2 recipes/train.py {hparams_file} --distributed_backend=gloo   (CPU)\n"
+            f"  torchrun --nproc_per_node=<GPUs> recipes/train.py {hparams_file}                          (GPUs, nccl)"
         )
     with open(hparams_file) as fin:
         try:
