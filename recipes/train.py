@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn import SyncBatchNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
 from custom_modules.embedding import compute_embeddings  # noqa: E402
 from custom_modules.experiment import write_experiment_record  # noqa: E402
@@ -163,17 +164,6 @@ def load_hparams(argv):
     return hparams_file, run_opts, overrides, hparams
 
 
-def check_num_classes(hparams: dict, label_encoder, train_csv: str) -> None:
-    """Stop with both numbers when the configured class count disagrees with the data."""
-    speakers = len(label_encoder)
-    if int(hparams["num_classes"]) != speakers:
-        raise SystemExit(
-            f"error: num_classes={hparams['num_classes']} but {train_csv} has {speakers} training "
-            f"speakers. Remove the num_classes override (it is derived from the CSV) or set "
-            f"--num_classes={speakers}."
-        )
-
-
 def main(argv) -> None:
     hparams_file, run_opts, overrides, hparams = load_hparams(argv)
     data_folder = hparams["data_folder"]
@@ -186,6 +176,14 @@ def main(argv) -> None:
     if not hparams["valid_annotation"] and os.path.isfile(prepared_valid):
         hparams["valid_annotation"] = prepared_valid  # a recipes/prepare.py folder brings its own split
         print(f"closed-set validation on {prepared_valid} (the prepared split)")
+    verdicts = preflight(hparams)  # the config and data checks of recipes/diagnose.py (no model steps)
+    failed = [v for v in verdicts if v.status == FAIL]
+    if failed:
+        raise SystemExit("error: " + "\n".join(format_verdict(v) for v in failed)
+                         + f"\n(python recipes/diagnose.py {hparams_file} ... explains every check)")
+    for verdict in verdicts:
+        if verdict.status == WARN:
+            print(format_verdict(verdict), file=sys.stderr)
     sb.utils.distributed.ddp_init_group(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
@@ -204,7 +202,6 @@ def main(argv) -> None:
         )
     except DataError as error:
         raise SystemExit(f"error: {error}") from None
-    check_num_classes(hparams, data.label_encoder, hparams["train_annotation"])
     if sb.utils.distributed.if_main_process():
         write_experiment_record(
             hparams["output_folder"],

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Why is my accuracy only 0% or 100%? Check a training config, its data and a few real steps.
+
+    python recipes/diagnose.py hparams/res2net_am_demo.yaml --data_folder=../shared/data/dev
+    python recipes/diagnose.py hparams/res2net_am.yaml --batch_size=1          # flags batch size 1
+    python recipes/diagnose.py hparams/ecapa_aam.yaml --no_probe               # config + data only
+
+Takes the same hparams file and overrides as recipes/train.py, reads and splits the CSVs
+as it does, and prints a table of checks (PASS / WARN / FAIL, a reason with the numbers,
+a fix): batch size, crops, classes vs speakers, scale and margin, speakers, validation and
+test speakers, learning rate; then a probe of a few optimizer steps of the configured
+modules on one fixed batch of training audio: accuracy on margin-free vs margin-penalised
+logits, loss trend and NaN/Inf, embedding collapse. The config table is printed before the
+probe runs. Exit code 1 if any check FAILs, else 0.
+
+Probe options (not hparams): --probe_steps=3 (0 or --no_probe: skip), --probe_batch=N
+(default min(max(batch_size, 2), 8)), --probe_crop=1.0 seconds, --probe_seconds=90 (a time
+budget: fewer steps for slow models).
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.checks import (  # noqa: E402
+    FAIL, Verdict, exit_code, format_table, probe_checks, probe_training, read_data_rows,
+    read_label_map, run_config_checks,
+)
+from custom_modules.dataio import DataError  # noqa: E402
+
+
+def parse_probe_options(argv):
+    """Split the diagnose-only options from the SpeechBrain-style arguments."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--probe_steps", type=int, default=3)
+    parser.add_argument("--probe_batch", type=int, default=None)
+    parser.add_argument("--probe_crop", type=float, default=1.0)
+    parser.add_argument("--probe_seconds", type=float, default=90.0)
+    parser.add_argument("--no_probe", action="store_true")
+    options, rest = parser.parse_known_args(argv)
+    if options.no_probe:
+        options.probe_steps = 0
+    return options, rest
+
+
+def load(argv):
+    """hparams as recipes/train.py loads them."""
+    import speechbrain as sb
+    from hyperpyyaml import load_hyperpyyaml
+
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    return hparams_file, run_opts, hparams
+
+
+def fail(verdict: Verdict) -> int:
+    print(format_table([verdict]))
+    print("summary: 0 PASS, 0 WARN, 1 FAIL -> exit 1")
+    return 1
+
+
+def main(argv) -> int:
+    options, rest = parse_probe_options(argv)
+    try:
+        hparams_file, run_opts, hparams = load(rest)
+        rows = read_data_rows(hparams)
+    except DataError as error:
+        return fail(Verdict("data", FAIL, str(error), "fix the CSV or --data_folder"))
+    speakers = len({r["spk_id"] for r in rows.train})
+    print(
+        f"diagnose {hparams_file} on {hparams.get('data_folder')}: {len(rows.train)} training and "
+        f"{len(rows.valid)} validation utterances of {speakers} speakers"
+    )
+    label_map = read_label_map(os.path.join(hparams.get("output_folder", ""), "label_encoder.txt"))
+    verdicts = run_config_checks(
+        hparams, rows.train, rows.valid, rows.test, label_map=label_map,
+        train_source=rows.train_source, valid_source=rows.valid_source, test_source=rows.test_source,
+    )
+    print("\nconfig and data checks\n" + format_table(verdicts), flush=True)
+
+    blocking = [v for v in verdicts if v.status == FAIL and v.name in ("classes", "speakers")]
+    if options.probe_steps <= 0:
+        print("\nprobe skipped (--probe_steps=0)")
+    elif blocking:
+        print(f"\nprobe skipped: fix the {blocking[0].name} FAIL first (training steps would fail on it)")
+    else:
+        device = run_opts.get("device", "cpu") or "cpu"
+        print(f"\nprobe: up to {options.probe_steps} optimizer steps on one fixed batch of training audio ({device})", flush=True)
+        probe = probe_training(
+            hparams, rows.train, steps=options.probe_steps, batch_size=options.probe_batch,
+            crop_seconds=options.probe_crop, max_seconds=options.probe_seconds, device=device,
+            log=lambda message: print("  " + message, flush=True),
+        )
+        if not probe.error:
+            print(
+                f"  batch of {probe.batch_size} utterances of {probe.speakers} speakers, {probe.crop_seconds:g} s "
+                f"centre crops, peak lr, margin {probe.margin:g}; {probe.seconds:g} s"
+            )
+        probe_verdicts = probe_checks(probe)
+        print(format_table(probe_verdicts))
+        verdicts += probe_verdicts
+    counts = {status: sum(v.status == status for v in verdicts) for status in ("PASS", "WARN", "FAIL")}
+    code = exit_code(verdicts)
+    print(f"\nsummary: {counts['PASS']} PASS, {counts['WARN']} WARN, {counts['FAIL']} FAIL -> exit {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
