@@ -34,7 +34,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
-from custom_modules.metrics import equal_error_rate  # noqa: E402
+from custom_modules.bootstrap import paired_speaker_bootstrap, speaker_bootstrap_trials  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
 from custom_modules.scoring import read_scores  # noqa: E402
@@ -44,18 +44,6 @@ def system_label(folder: str) -> str:
     """``exp/res2net_am_demo/1986`` -> ``res2net_am_demo/1986``."""
     parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
     return "/".join(parts[-2:])
-
-
-def bootstrap_eer_interval(target: np.ndarray, nontarget: np.ndarray, rounds: int = 1000, seed: int = 0):
-    """95% percentile interval of the EER over trials resampled with replacement (targets and
-    non-targets resampled separately). Reflects trial sampling only, not speaker sampling."""
-    rng = np.random.default_rng(seed)
-    values = [
-        equal_error_rate(rng.choice(target, target.size), rng.choice(nontarget, nontarget.size)).eer
-        for _ in range(rounds)
-    ]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def evaluation(folder: str, args) -> Dict:
@@ -109,6 +97,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
     target, nontarget = scores[labels == 1], scores[labels == 0]
+    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0)
     label = system_label(folder)
     hparams_copy = os.path.join(out_folder, "hparams", label.replace("/", "_") + ".yaml")
     os.makedirs(os.path.dirname(hparams_copy), exist_ok=True)
@@ -120,8 +109,11 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "folder": os.path.abspath(folder),
         "checkpoint": os.path.basename(experiment.checkpoint),
         "eer": metrics["eer"],
-        "eer_interval_95": bootstrap_eer_interval(target, nontarget),
+        "eer_interval_95": (interval["eer"]["low"], interval["eer"]["high"]),
         "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in metrics["min_dcf"]},
+        "min_dcf_interval_95": {str(d["p_target"]): (d["low"], d["high"]) for d in interval["min_dcf"]},
+        "bootstrap_warning": interval["warning"],
+        "n_speakers": interval["n_speakers"],
         "parameters": count_parameters(encoder),
         "macs_per_second": macs_per_second(encoder, feature_dim(experiment)),
         "training": training_seconds(folder),
@@ -131,7 +123,25 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "n_target": results["n_target"],
         "n_nontarget": results["n_nontarget"],
         "_scores": (target, nontarget),
+        "_trials": (trials, scores, labels),
     }
+
+
+def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:
+    """EER difference of every system against the first, with a paired speaker bootstrap
+    (the same resampled speakers for both): not significant when the interval holds 0."""
+    trials0, scores0, labels0 = rows[0]["_trials"]
+    out = []
+    for row in rows[1:]:
+        trials, scores, labels = row["_trials"]
+        if [(t.enrol, t.test) for t in trials] != [(t.enrol, t.test) for t in trials0]:
+            raise SystemExit(f"error: {row['system']} and {rows[0]['system']} were scored on different trial lists")
+        paired = paired_speaker_bootstrap(scores, scores0, labels, [t.enrol for t in trials], [t.test for t in trials],
+                                          resamples=resamples, seed=0)
+        d = paired["eer_difference"]
+        out.append({"system": row["system"], "reference": rows[0]["system"], "eer_difference": d["value"],
+                    "interval_95": (d["low"], d["high"]), "significant": bool(paired["significant"])})
+    return out
 
 
 def seed_summary(rows: List[Dict]) -> List[Dict]:
@@ -156,6 +166,11 @@ def hardware() -> str:
     return f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPU cores, {gpu}"
 
 
+def dcf_text(row: Dict, p: str) -> str:
+    low, high = row["min_dcf_interval_95"][p]
+    return f"{row['min_dcf'][p]:.4f} [{low:.3f}, {high:.3f}]"
+
+
 def markdown(report: Dict) -> str:
     pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
     lines = [
@@ -163,10 +178,10 @@ def markdown(report: Dict) -> str:
         "",
         f"Trials `{report['trials']}` ({report['n_target']} target, {report['n_nontarget']} non-target), "
         f"cosine scoring, score normalisation: {report['score_norm']}. minDCF normalised, C_miss = C_fa = 1. "
-        f"EER interval: 95% bootstrap over trials (1000 resamples; it ignores speaker sampling, so it is a lower "
-        f"bound on the real uncertainty).",
+        f"Intervals: 95%, from a bootstrap over the speakers of the trial list (trials sharing a speaker are not "
+        f"independent); with few test speakers they are wide, and that is the honest figure.",
         "",
-        "| system | EER | EER 95% interval | minDCF p=0.01 | minDCF p=0.05 | parameters | MACs / s audio | "
+        "| system | EER | EER 95% interval | minDCF p=0.01 [95%] | minDCF p=0.05 [95%] | parameters | MACs / s audio | "
         "epochs | train s / epoch | embedding speed (s audio / s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -178,10 +193,17 @@ def markdown(report: Dict) -> str:
         low, high = r["eer_interval_95"]
         lines.append(
             f"| {r['system']} | {pct(r['eer'])} | {pct(low)} - {pct(high)} | "
-            f"{r['min_dcf'].get('0.01', float('nan')):.4f} | {r['min_dcf'].get('0.05', float('nan')):.4f} | "
+            f"{dcf_text(r, '0.01')} | {dcf_text(r, '0.05')} | "
             f"{r['parameters'] / 1e6:.2f} M | {r['macs_per_second'] / 1e9:.2f} G | {t['epochs'] or '-'} | "
             f"{epoch_seconds} | {speed} |"
         )
+    if report["paired_differences"]:
+        lines += ["", f"Paired speaker bootstrap against {report['systems'][0]['system']} (same resampled speakers):",
+                  "", "| system | EER difference | 95% interval | significant |", "|---|---|---|---|"]
+        for d in report["paired_differences"]:
+            low, high = d["interval_95"]
+            lines.append(f"| {d['system']} | {100 * d['eer_difference']:+.2f} points | {100 * low:+.2f} to {100 * high:+.2f} | "
+                         f"{'yes' if d['significant'] else 'no'} |")
     if report["across_seeds"]:
         lines += ["", "Across seeds:", "", "| system | seeds | EER mean | EER std | EER min - max |", "|---|---|---|---|---|"]
         for s in report["across_seeds"]:
@@ -207,6 +229,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data_folder", help="folder the test CSV's relative paths start from")
     parser.add_argument("--score_norm", default="none", choices=["none", "z", "t", "s", "as"])
     parser.add_argument("--reeval", action="store_true", help="evaluate again even if results exist")
+    parser.add_argument("--resamples", type=int, default=1000, help="speaker bootstrap resamples")
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results"))
     args = parser.parse_args(argv)
     out_folder = os.path.join(args.output_root, args.name)
@@ -220,6 +243,9 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: the systems were evaluated on different trial lists {sorted(trial_files)}; "
                          f"pass --trials to compare them on one")
     plot_det({r["system"]: r.pop("_scores") for r in rows}, os.path.join(out_folder, "det.png"), title=args.name)
+    differences = paired_differences(rows, args.resamples)
+    for row in rows:
+        row.pop("_trials")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     report = {
         "name": args.name,
@@ -229,6 +255,7 @@ def main(argv=None) -> None:
         "score_norm": args.score_norm,
         "systems": rows,
         "across_seeds": seed_summary(rows),
+        "paired_differences": differences,
         "hardware": hardware(),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit or "unknown",

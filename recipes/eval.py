@@ -31,6 +31,8 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.bootstrap import speaker_bootstrap_trials  # noqa: E402
+from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
 from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
@@ -42,6 +44,7 @@ from custom_modules.scoring import (  # noqa: E402
     cosine_trial_scores,
     normalise_scores,
     parse_trials,
+    read_scores,
     speaker_mean_cohort,
     write_scores,
 )
@@ -97,6 +100,32 @@ def embed_rows(experiment, rows, data_folder, hparams, device, what):
     return emb, timing
 
 
+def calibrate(hparams: dict, raw: np.ndarray, labels: np.ndarray) -> dict:
+    """Fit a linear calibration on another trial list's raw scores and measure it here."""
+    trials_cal, scores_cal = read_scores(hparams["calibrate_on"])
+    labels_cal = np.array([t.label for t in trials_cal])
+    p_target = float(hparams["calibration_p_target"])
+    model = fit_linear_calibration(scores_cal[labels_cal == 1], scores_cal[labels_cal == 0], p_target=p_target)
+    llr = model.apply(raw)
+    return {
+        **model.to_dict(),
+        "trials": os.path.abspath(hparams["calibrate_on"]),
+        "cllr": cllr(llr[labels == 1], llr[labels == 0]),
+        "min_cllr": min_cllr(raw[labels == 1], raw[labels == 0]),
+        "act_dcf": {str(p): actual_dcf(llr[labels == 1], llr[labels == 0], p_target=p) for p in hparams["p_targets"]},
+    }
+
+
+def interval_text(system: dict, key: str, index: int = 0) -> str:
+    """' [low, high]' of a bootstrap interval, empty when there is none."""
+    interval = system.get("interval")
+    if not interval:
+        return ""
+    part = interval["eer"] if key == "eer" else interval["min_dcf"][index]
+    scale, fmt = (100, "{:.2f}%") if key == "eer" else (1, "{:.3f}")
+    return f" [{fmt.format(scale * part['low'])}, {fmt.format(scale * part['high'])}]"
+
+
 def summary_markdown(results: dict) -> str:
     lines = [
         f"# Verification results: {results['experiment']}",
@@ -110,8 +139,20 @@ def summary_markdown(results: dict) -> str:
         "|---|---|---|" + "---|" * len(results["p_targets"]),
     ]
     for norm, m in results["systems"].items():
-        dcfs = " | ".join(f"{d['min_dcf']:.4f}" for d in m["min_dcf"])
-        lines.append(f"| {norm} | {100 * m['eer']:.2f}% | {m['eer_threshold']:.4f} | {dcfs} |")
+        dcfs = " | ".join(f"{d['min_dcf']:.4f}{interval_text(m, 'dcf', i)}" for i, d in enumerate(m["min_dcf"]))
+        lines.append(f"| {norm} | {100 * m['eer']:.2f}%{interval_text(m, 'eer')} | {m['eer_threshold']:.4f} | {dcfs} |")
+    first = next(iter(results["systems"].values()))
+    if first.get("interval"):
+        i = first["interval"]
+        lines += ["", f"[brackets]: 95% interval from a bootstrap over the {i['n_speakers']} speakers of the trial list "
+                  f"({i['resamples']} resamples, {i['n_target']} target / {i['n_nontarget']} non-target trials); "
+                  "trials sharing a speaker are not independent, so speakers, not trials, are resampled."
+                  + (f" Warning: {i['warning']}" if i.get("warning") else "")]
+    cal = results.get("calibration")
+    if cal:
+        act = ", ".join(f"actDCF(p={p}) {v:.4f}" for p, v in cal["act_dcf"].items())
+        lines += ["", f"Calibration (linear, fitted at p_target={cal['p_target']} on `{cal['trials']}`): "
+                  f"Cllr {cal['cllr']:.4f} bits, min Cllr {cal['min_cllr']:.4f}; {act}."]
     if results.get("cohort"):
         c = results["cohort"]
         lines += ["", f"Cohort: {c['size']} {c['kind']} of the training split; adaptive s-norm top_k={c['top_k']}."]
@@ -164,6 +205,15 @@ def evaluate(hparams: dict, device: str) -> dict:
         s = scores[norm]
         write_scores(os.path.join(out, f"scores_{norm}.txt"), trials, s)
         systems[norm] = verification_metrics(s[labels == 1], s[labels == 0], p_targets=tuple(hparams["p_targets"]))
+        systems[norm]["min_cllr"] = min_cllr(s[labels == 1], s[labels == 0])
+        if hparams["bootstrap_resamples"]:
+            systems[norm]["interval"] = speaker_bootstrap_trials(
+                trials, s, p_targets=tuple(hparams["p_targets"]), resamples=hparams["bootstrap_resamples"], seed=0)
+    calibration = None
+    if hparams["calibrate_on"]:
+        calibration = calibrate(hparams, raw, labels)
+        with open(os.path.join(out, "calibration.json"), "w") as handle:
+            json.dump(calibration, handle, indent=2)
     headline = settings["norms"][0]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
@@ -177,6 +227,7 @@ def evaluate(hparams: dict, device: str) -> dict:
         "headline": headline,
         "systems": systems,
         "cohort": cohort_info,
+        "calibration": calibration,
         "embedding": {**timing, "utterances": len(needed), "device": device,
                       "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from custom_modules.bootstrap import speaker_bootstrap_trials
 from custom_modules.metrics import equal_error_rate
 from custom_modules.scoring import read_scores
 
@@ -32,7 +33,8 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
                      f"--seed={seed}", *COMMON, *extra)
         assert result.returncode == 0, result.stderr[-3000:]
         folders.append(out)
-    result = run("recipes/compare.py", *folders, "--name", "tiny", "--output_root", str(tmp_path / "results"))
+    result = run("recipes/compare.py", *folders, "--name", "tiny", "--output_root", str(tmp_path / "results"),
+                 "--resamples", "200")
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "results" / "tiny"
     report = json.loads((out / "comparison.json").read_text())
@@ -42,12 +44,19 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
         labels = [t.label for t in trials]
         eer = equal_error_rate([s for s, l in zip(scores, labels) if l], [s for s, l in zip(scores, labels) if not l]).eer
         assert row["eer"] == pytest.approx(eer, abs=1e-6)
-        low, high = row["eer_interval_95"]
-        assert low <= row["eer"] + 0.05 and high >= row["eer"] - 0.05 and low <= high
+        boot = speaker_bootstrap_trials(trials, scores, resamples=200, seed=0)
+        assert row["eer_interval_95"] == [boot["eer"]["low"], boot["eer"]["high"]]
+        assert row["n_speakers"] == 2 and row["bootstrap_warning"]  # 2 test speakers: one pair, a warning
         assert row["training"]["epochs"] == 1 and row["training"]["seconds_per_epoch"] > 0
         assert row["embedding_audio_seconds_per_second"] > 0
         assert (out / row["hparams_copy"]).read_text() == open(os.path.join(folder, "hyperparams.yaml")).read()
     assert report["systems"][2]["parameters"] != report["systems"][0]["parameters"]
+    diffs = report["paired_differences"]
+    assert [d["system"] for d in diffs] == ["res2net_am_demo/2", "ecapa_aam_demo/1"]
+    for d, row in zip(diffs, report["systems"][1:]):
+        assert d["reference"] == "res2net_am_demo/1"
+        assert d["eer_difference"] == pytest.approx(row["eer"] - report["systems"][0]["eer"], abs=1e-12)
+        assert d["significant"] == (not d["interval_95"][0] <= 0 <= d["interval_95"][1])
     seeds = report["across_seeds"]
     assert len(seeds) == 1 and seeds[0]["name"] == "res2net_am_demo" and seeds[0]["seeds"] == 2
     assert seeds[0]["eer_min"] <= seeds[0]["eer_mean"] <= seeds[0]["eer_max"]

@@ -75,3 +75,31 @@ def test_eval_errors_name_the_problem(trained, tiny_dataset, tmp_path):
     assert result.returncode != 0 and "not a training output folder" in result.stderr
     result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={trained}", "--score_norm=zt")
     assert result.returncode != 0 and "score_norm 'zt'" in result.stderr
+
+
+def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
+    from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
+    from custom_modules.scoring import read_scores
+
+    data, experiment = tiny_experiment
+    calibrate_on = os.path.join(experiment, "eval", "trials", "scores_none.txt")
+    out = str(tmp_path / "eval")
+    result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--calibrate_on={calibrate_on}",
+                 f"--output_folder={out}", "--bootstrap_resamples=100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.load(open(os.path.join(out, "results.json")))
+    interval = results["systems"]["none"]["interval"]
+    assert interval["n_speakers"] == 2 and interval["resamples"] == 100
+    assert "left out of the interval" in interval["warning"]  # 2 test speakers: many resamples lack a side
+    trials, scores = read_scores(calibrate_on)
+    labels = np.array([t.label for t in trials])
+    model = fit_linear_calibration(scores[labels == 1], scores[labels == 0], p_target=0.01)
+    llr = model.apply(scores)
+    cal = results["calibration"]
+    assert cal["a"] == pytest.approx(model.a) and cal["b"] == pytest.approx(model.b)
+    assert cal["cllr"] == pytest.approx(cllr(llr[labels == 1], llr[labels == 0]))
+    assert cal["min_cllr"] == pytest.approx(min_cllr(scores[labels == 1], scores[labels == 0])) <= cal["cllr"] + 1e-9
+    assert cal["act_dcf"]["0.01"] == pytest.approx(actual_dcf(llr[labels == 1], llr[labels == 0], p_target=0.01))
+    assert json.load(open(os.path.join(out, "calibration.json")))["a"] == cal["a"]
+    summary = open(os.path.join(out, "summary.md")).read()
+    assert "Cllr" in summary and "bootstrap over the 2 speakers" in summary
