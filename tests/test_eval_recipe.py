@@ -97,9 +97,11 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
     llr = model.apply(scores)
     cal = results["calibration"]
     assert cal["a"] == pytest.approx(model.a) and cal["b"] == pytest.approx(model.b)
-    assert cal["cllr"] == pytest.approx(cllr(llr[labels == 1], llr[labels == 0]))
-    assert cal["min_cllr"] == pytest.approx(min_cllr(scores[labels == 1], scores[labels == 0])) <= cal["cllr"] + 1e-9
-    assert cal["act_dcf"]["0.01"] == pytest.approx(actual_dcf(llr[labels == 1], llr[labels == 0], p_target=0.01))
+    # eval applies the calibration to its full-precision scores; the file holds 6 decimals
+    assert cal["cllr"] == pytest.approx(cllr(llr[labels == 1], llr[labels == 0]), abs=1e-3)
+    assert cal["min_cllr"] == pytest.approx(min_cllr(scores[labels == 1], scores[labels == 0]), abs=1e-3)
+    assert cal["min_cllr"] <= cal["cllr"] + 1e-9
+    assert cal["act_dcf"]["0.01"] == pytest.approx(actual_dcf(llr[labels == 1], llr[labels == 0], p_target=0.01), abs=1e-3)
     assert json.load(open(os.path.join(out, "calibration.json")))["a"] == cal["a"]
     summary = open(os.path.join(out, "summary.md")).read()
     assert "Cllr" in summary and "bootstrap over the 2 speakers" in summary
