@@ -79,6 +79,8 @@ from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
+from custom_modules.metrics import validate_scores
+
 __all__ = [
     "speaker_of",
     "weighted_equal_error_rate",
@@ -101,20 +103,6 @@ _EXACT32_LIMIT = 2.0 ** 24
 
 
 # --------------------------------------------------------------------------- validation
-def _as_scores(values: ArrayLike, name: str) -> np.ndarray:
-    """1-D finite float64 copy-free view of ``values``."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    if bad:
-        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf) out of {arr.size}")
-    return arr
-
-
 def _as_labels(labels: ArrayLike, n: int) -> np.ndarray:
     """Boolean target mask from 0/1 or bool labels, with both classes present."""
     arr = np.asarray(labels)
@@ -271,9 +259,9 @@ def _eer_from_points(pm_p, d_p, pm_i, d_i):
 
 def _weighted_rates(scores: ArrayLike, labels: ArrayLike, weights: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
     """Weighted miss and false-alarm rates at every distinct score and +inf (validated)."""
-    s = _as_scores(scores, "scores")
+    s = validate_scores(scores, "scores")
     is_target = _as_labels(labels, s.size)
-    w = _as_scores(weights, "weights")
+    w = validate_scores(weights, "weights")
     if w.size != s.size:
         raise ValueError(f"weights has {w.size} values for {s.size} scores: give one per trial")
     if w.size and w.min() < 0:
@@ -561,9 +549,9 @@ def _prepare(score_lists: Sequence[ArrayLike], labels, enrol_speakers, test_spea
              resamples, seed, confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight):
     """Validate everything and build one _SortedTrials per score list."""
     if len(score_lists) == 1:
-        systems = [_as_scores(score_lists[0], "scores")]
+        systems = [validate_scores(score_lists[0], "scores")]
     else:
-        systems = [_as_scores(score_lists[0], "scores_a"), _as_scores(score_lists[1], "scores_b")]
+        systems = [validate_scores(score_lists[0], "scores_a"), validate_scores(score_lists[1], "scores_b")]
         if systems[0].size != systems[1].size:
             raise ValueError(
                 f"scores_a has {systems[0].size} trials and scores_b {systems[1].size}: "

@@ -64,6 +64,8 @@ import numpy as np
 from scipy.optimize import isotonic_regression, minimize
 from scipy.special import expit
 
+from custom_modules.metrics import validate_scores
+
 __all__ = [
     "LinearCalibration",
     "cllr",
@@ -84,24 +86,10 @@ _EPS = 1e-15
 
 
 # --------------------------------------------------------------------------- validation
-def _as_values(values: ArrayLike, name: str) -> np.ndarray:
-    """Validates one 1-D list of finite real numbers and returns it as float64."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    if bad:
-        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf) out of {arr.size}")
-    return arr
-
-
 def _as_pair(target: ArrayLike, nontarget: ArrayLike, what: str) -> Tuple[np.ndarray, np.ndarray]:
     """Validates a target and a non-target list (1-D, finite, non-empty)."""
-    tgt = _as_values(target, f"target_{what}")
-    non = _as_values(nontarget, f"nontarget_{what}")
+    tgt = validate_scores(target, f"target_{what}")
+    non = validate_scores(nontarget, f"nontarget_{what}")
     if tgt.size == 0:
         raise ValueError(f"target_{what} is empty: at least one target and one non-target are needed")
     if non.size == 0:
@@ -205,11 +193,11 @@ def pav(y: ArrayLike, weights: Optional[ArrayLike] = None) -> np.ndarray:
     >>> pav([3, 1], weights=[1, 3]).tolist()
     [1.5, 1.5]
     """
-    values = _as_values(y, "y")
+    values = validate_scores(y, "y")
     if weights is None:
         w = None
     else:
-        w = _as_values(weights, "weights")
+        w = validate_scores(weights, "weights")
         if w.shape != values.shape:
             raise ValueError(f"weights has {w.size} values for {values.size} in y: give one weight per value")
         if w.size and not np.all(w > 0):

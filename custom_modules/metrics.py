@@ -66,6 +66,7 @@ __all__ = [
     "equal_error_rate",
     "min_detection_cost",
     "verification_metrics",
+    "validate_scores",
 ]
 
 ArrayLike = Union[Sequence[float], np.ndarray]
@@ -112,8 +113,9 @@ class DCFResult(NamedTuple):
     c_fa: float
 
 
-def _as_scores(scores: ArrayLike, name: str) -> np.ndarray:
-    """Validates one list of scores and returns it as a 1-D float64 array."""
+def validate_scores(scores: ArrayLike, name: str) -> np.ndarray:
+    """Validates one list of scores and returns it as a 1-D float64 array (shared by the
+    calibration and bootstrap modules, so every metric refuses bad input the same way)."""
     arr = np.asarray(scores)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
@@ -130,8 +132,8 @@ def _as_scores(scores: ArrayLike, name: str) -> np.ndarray:
 
 def _check_inputs(target_scores: ArrayLike, nontarget_scores: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
     """Validates both score lists (finite, 1-D, non-empty)."""
-    tgt = _as_scores(target_scores, "target_scores")
-    non = _as_scores(nontarget_scores, "nontarget_scores")
+    tgt = validate_scores(target_scores, "target_scores")
+    non = validate_scores(nontarget_scores, "nontarget_scores")
     need = "error rates need at least one target and one non-target score"
     if tgt.size == 0:
         raise ValueError(f"no target trials: {need}")
