@@ -1,6 +1,7 @@
 """recipes/train.py end to end on a tiny synthetic dataset (subprocesses, a few seconds each)."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -75,3 +76,13 @@ def test_dev_data_debug_run(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "of 16 speakers" in run.stdout
     assert records(out)[-1]["train"]["samples"] == 8
+
+
+def test_bf16_autocast_trains_with_finite_losses(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    run = train(tiny_dataset, out, "--debug", "--precision=bf16")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "--precision=bf16" in run.stderr + run.stdout
+    for record in records(out):
+        for split in ("train", "valid"):
+            assert math.isfinite(record[split]["loss"]) and record[split]["samples"] > 0
