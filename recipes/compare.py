@@ -33,7 +33,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
+from custom_modules.experiment import (  # noqa: E402
+    ExperimentError,
+    default_eval_folder,
+    is_pretrained_folder,
+    load_experiment,
+)
 from custom_modules.bootstrap import paired_speaker_bootstrap, speaker_bootstrap_trials  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
@@ -41,9 +46,10 @@ from custom_modules.scoring import read_scores  # noqa: E402
 
 
 def system_label(folder: str) -> str:
-    """``exp/res2net_am_demo/1986`` -> ``res2net_am_demo/1986``."""
+    """``exp/res2net_am_demo/1986`` -> ``res2net_am_demo/1986`` (name/seed of a training run);
+    a model folder (exported, pretrained, floor) has no seed level: ``exp/floor`` -> ``floor``."""
     parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
-    return "/".join(parts[-2:])
+    return parts[-1] if is_pretrained_folder(folder) else "/".join(parts[-2:])
 
 
 def evaluation(folder: str, args) -> Dict:

@@ -78,7 +78,8 @@ def test_compare_includes_a_pretrained_folder_without_touching_it(pretrained_fol
     assert sorted(os.listdir(pretrained_folder)) == before
     report = json.loads((tmp_path / "results" / "pre" / "comparison.json").read_text())
     row = report["systems"][0]
-    assert row["system"].endswith("spkrec-random") and row["training"]["epochs"] is None
+    assert row["system"] == "spkrec-random" and row["training"]["epochs"] is None
+    assert report["across_seeds"] == []  # a model folder is not a seed of anything
     assert 0.0 <= row["eer"] <= 1.0 and row["n_target"] == 12
     assert os.path.isfile(tmp_path / "exp" / "pretrained" / "spkrec-random" / "eval" / "trials" / "results.json")
 
