@@ -35,6 +35,7 @@ __all__ = [
     "load_audio",
     "crop_or_repeat",
     "read_crop",
+    "row_segments",
     "SpeakerData",
     "speaker_datasets",
 ]
@@ -280,6 +281,18 @@ class SpeakerData(NamedTuple):
 
 def _optional_int(value: Optional[str]) -> Optional[int]:
     return int(float(value)) if value not in (None, "") else None
+
+
+def row_segments(rows: List[Dict[str, str]], data_folder: str) -> List[Tuple[str, Optional[int], Optional[int]]]:
+    """``(path, start, stop)`` of speaker-CSV rows, as the audio readers take them.
+
+    Example
+    -------
+    >>> row_segments([{"wav": "wav/a.wav", "start": "0", "stop": "16000"}, {"wav": "/x/b.wav"}], "/data")
+    [('/data/wav/a.wav', 0, 16000), ('/x/b.wav', None, None)]
+    """
+    return [(resolve_audio_path(r["wav"], data_folder), _optional_int(r.get("start")), _optional_int(r.get("stop")))
+            for r in rows]
 
 
 def speaker_datasets(

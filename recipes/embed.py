@@ -24,7 +24,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path  # noqa: E402
+from custom_modules.dataio import DataError, read_speaker_csv, row_segments  # noqa: E402
 from custom_modules.embedding import embed_utterances  # noqa: E402
 from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
 
@@ -36,10 +36,7 @@ def list_inputs(inputs: List[str]) -> Tuple[List[str], List[Segment]]:
     """IDs and (path, start, stop) segments for a CSV, a folder or a list of files."""
     if len(inputs) == 1 and inputs[0].endswith(".csv"):
         rows = read_speaker_csv(inputs[0])
-        folder = os.path.dirname(os.path.abspath(inputs[0]))
-        opt = lambda v: int(float(v)) if v not in (None, "") else None  # noqa: E731
-        return [r["ID"] for r in rows], [(resolve_audio_path(r["wav"], folder), opt(r.get("start")), opt(r.get("stop")))
-                                         for r in rows]
+        return [r["ID"] for r in rows], row_segments(rows, os.path.dirname(os.path.abspath(inputs[0])))
     if len(inputs) == 1 and os.path.isdir(inputs[0]):
         root = inputs[0]
         paths = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f.lower().endswith(AUDIO))

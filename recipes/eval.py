@@ -33,7 +33,7 @@ from hyperpyyaml import load_hyperpyyaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.bootstrap import speaker_bootstrap_trials  # noqa: E402
 from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr  # noqa: E402
-from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path  # noqa: E402
+from custom_modules.dataio import DataError, read_speaker_csv, row_segments  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
 from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
@@ -50,14 +50,6 @@ from custom_modules.scoring import (  # noqa: E402
 )
 
 NORMS = ("none", "z", "t", "s", "as")
-
-
-def segments_of(rows, data_folder):
-    """(path, start, stop) of CSV rows, as the audio reader takes them."""
-    def optional(value):
-        return int(float(value)) if value not in (None, "") else None
-
-    return [(resolve_audio_path(r["wav"], data_folder), optional(r.get("start")), optional(r.get("stop"))) for r in rows]
 
 
 def experiment_name(folder: str) -> str:
@@ -90,7 +82,7 @@ def resolve_settings(hparams: dict, record: dict) -> dict:
 
 def embed_rows(experiment, rows, data_folder, hparams, device, what):
     """Embeddings of CSV rows, and the timing: (embeddings, {audio_seconds, seconds})."""
-    segments = segments_of(rows, data_folder)
+    segments = row_segments(rows, data_folder)
     rate = experiment.record["sample_rate"]
     start = time.time()
     emb = embed_utterances(experiment.extractor, segments, sample_rate=rate, batch_size=hparams["batch_size"],

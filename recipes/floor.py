@@ -21,7 +21,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.dataio import DataError, load_audio, read_speaker_csv, resolve_audio_path  # noqa: E402
+from custom_modules.dataio import DataError, load_audio, read_speaker_csv, row_segments  # noqa: E402
 from custom_modules.embedding import pad_batch  # noqa: E402
 from custom_modules.features import SpeakerFeatures  # noqa: E402
 from custom_modules.floor import CepstralStatistics  # noqa: E402
@@ -67,9 +67,8 @@ def main(argv=None) -> None:
         stats = []
         with torch.no_grad():
             for start in range(0, len(rows), 64):
-                batch = rows[start : start + 64]
-                wavs, lens = pad_batch([load_audio(resolve_audio_path(r["wav"], args.data_folder), sample_rate=args.sample_rate)
-                                        for r in batch])
+                segments = row_segments(rows[start : start + 64], args.data_folder)
+                wavs, lens = pad_batch([load_audio(*segment, sample_rate=args.sample_rate) for segment in segments])
                 stats.append(floor.statistics(features(wavs), lens))
     except DataError as error:
         raise SystemExit(f"error: {error}") from None

@@ -81,8 +81,10 @@ class SpeakerBrain(sb.Brain):
     def _epoch_stats(self, stage) -> dict:
         counts = self.counts[stage]
         values = torch.stack([counts["loss_sum"], counts["correct"], counts["total"]])
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(values, op=dist.ReduceOp.SUM)  # sum over ranks: per-sample figures
+        if stage == sb.Stage.TRAIN and dist.is_available() and dist.is_initialized():
+            # training is sharded over ranks: sum their counts; every rank validates on the
+            # whole validation set (SpeechBrain shards only training), so those stay local
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
         loss_sum, correct, total = values.tolist()
         total = int(total)
         return {

@@ -33,6 +33,7 @@ def test_two_ranks_stay_identical_count_every_sample_and_resume(tiny_dataset, tm
     # 20 training utterances split over 2 ranks: the epoch accuracy counts all 20, not 10
     assert logged[0]["train"]["samples"] == 20
     assert logged[0]["train"]["acc"] == logged[0]["train"]["correct"] / 20
+    assert logged[0]["valid"]["samples"] == 4  # the 4 held-out utterances, counted once
     second = torchrun(tiny_dataset, out, "--number_of_epochs=2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert [r["epoch"] for r in records(out)] == [1, 2]
