@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from custom_modules.experiment import Experiment
+from custom_modules.preparation import publish_folder
 
 __all__ = ["INFERENCE_KEYS", "export_experiment", "read_model_card"]
 
@@ -111,9 +112,7 @@ def export_experiment(
         }
         with open(os.path.join(staging, CARD), "w") as handle:
             json.dump(card, handle, indent=2)
-        if os.path.exists(output):
-            shutil.rmtree(output)
-        os.replace(staging, output)
+        publish_folder(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

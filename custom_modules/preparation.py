@@ -78,6 +78,7 @@ __all__ = [
     "read_voxceleb_source",
     "inspect_audio",
     "choose_test_speakers",
+    "publish_folder",
     "spread_evenly",
     "make_trials",
     "write_trials",
@@ -1103,22 +1104,29 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         report = render_report(opts, result, infos, kept_ids, short, dropped_test, converted, copied)
         with open(os.path.join(tmp, "data_report.md"), "w", encoding="utf-8") as handle:
             handle.write(report)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        if os.path.isdir(output) and os.listdir(output):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.old-", dir=parent)
-            os.rename(output, os.path.join(old, "previous"))
-            os.rename(tmp, output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if os.path.isdir(output):
-                os.rmdir(output)
-            os.rename(tmp, output)
+        publish_folder(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+def publish_folder(staging: str, output: str) -> None:
+    """Move a fully written ``staging`` folder (a sibling of ``output``, from mkdtemp) into
+    place: ordinary permissions, and an existing ``output`` is renamed aside first and only
+    then removed, so a crash never leaves a half-written folder at ``output``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    if os.path.isdir(output) and os.listdir(output):
+        old = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.old-", dir=os.path.dirname(os.path.abspath(output)))
+        os.rename(output, os.path.join(old, "previous"))
+        os.rename(staging, output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if os.path.isdir(output):
+            os.rmdir(output)
+        os.rename(staging, output)
 
 
 # --------------------------------------------------------------------------- report
