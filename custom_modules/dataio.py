@@ -30,6 +30,7 @@ __all__ = [
     "read_speaker_csv",
     "write_speaker_csv",
     "count_speakers",
+    "hold_out_speakers",
     "split_train_valid",
     "resolve_audio_path",
     "load_audio",
@@ -106,18 +107,61 @@ def write_speaker_csv(path: str, rows: List[Dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def count_speakers(csv_path: str) -> int:
-    """Number of distinct ``spk_id`` values in a speaker CSV (used by the hparams files).
+def count_speakers(csv_path: str, held_out: int = 0, classes_per_speaker: int = 1) -> int:
+    """Number of classifier classes for a speaker CSV (used by the hparams files).
+
+    The distinct ``spk_id`` values, less the ``held_out`` speakers kept apart for
+    validation by EER (:func:`hold_out_speakers`), times ``classes_per_speaker`` (3 when
+    every speed of a speed perturbation is a new speaker).
 
     Example
     -------
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
-    >>> _ = open(path, "w").write("ID,wav,spk_id\\n1,1.wav,a\\n2,2.wav,b\\n3,3.wav,a\\n")
-    >>> count_speakers(path)
-    2
+    >>> _ = open(path, "w").write("ID,wav,spk_id\\n1,1.wav,a\\n2,2.wav,b\\n3,3.wav,a\\n4,4.wav,c\\n")
+    >>> count_speakers(path), count_speakers(path, held_out=1), count_speakers(path, 1, 3)
+    (3, 2, 6)
     """
-    return len({row["spk_id"] for row in read_speaker_csv(csv_path)})
+    count = len({row["spk_id"] for row in read_speaker_csv(csv_path)})
+    held_out = int(held_out or 0)
+    if held_out and count - held_out < 2:
+        raise DataError(
+            f"{csv_path}: valid_speakers={held_out} leaves {count - held_out} of its {count} speakers "
+            f"for training; lower valid_speakers (at least 2 speakers must remain)"
+        )
+    return (count - held_out) * int(classes_per_speaker)
+
+
+def hold_out_speakers(
+    rows: List[Dict[str, str]], count: int, seed: int
+) -> Tuple[List[Dict[str, str]], List[Dict[str, str]]]:
+    """Set ``count`` whole speakers apart (never trained on) for validation by EER.
+
+    Speakers are drawn with a generator seeded by ``seed`` from the sorted speaker list,
+    so the choice is reproducible and independent of row order. Returns
+    ``(training rows, held-out rows)``. ``count`` must be 0 (nothing held out) or at least
+    2 (an EER needs different-speaker pairs), and leave at least 2 training speakers.
+
+    Example
+    -------
+    >>> rows = [{"ID": f"{s}/{i}", "spk_id": s} for s in "abcde" for i in range(3)]
+    >>> train, held = hold_out_speakers(rows, 2, seed=1)
+    >>> len(train), len(held), len({r["spk_id"] for r in held})
+    (9, 6, 2)
+    >>> {r["spk_id"] for r in train} & {r["spk_id"] for r in held}
+    set()
+    """
+    count = int(count or 0)
+    if count == 0:
+        return list(rows), []
+    speakers = sorted({r["spk_id"] for r in rows})
+    if count < 2 or count > len(speakers) - 2:
+        raise DataError(
+            f"valid_speakers={count} with {len(speakers)} training speakers: hold out 0 (off) or "
+            f"2..{max(len(speakers) - 2, 2)} speakers (an EER needs 2 held-out speakers, and 2 must remain for training)"
+        )
+    chosen = {speakers[i] for i in np.random.default_rng(seed).permutation(len(speakers))[:count]}
+    return [r for r in rows if r["spk_id"] not in chosen], [r for r in rows if r["spk_id"] in chosen]
 
 
 def split_train_valid(
@@ -277,6 +321,8 @@ class SpeakerData(NamedTuple):
     label_encoder: "CategoricalEncoder"
     train_csv: str
     valid_csv: str
+    heldout: Optional["DynamicItemDataset"] = None  # whole utterances of held-out speakers (EER)
+    heldout_csv: Optional[str] = None
 
 
 def _optional_int(value: Optional[str]) -> Optional[int]:
@@ -305,6 +351,7 @@ def speaker_datasets(
     sample_rate: int = 16000,
     crop_seconds: float = 2.0,
     valid_max_seconds: float = 6.0,
+    valid_speakers: int = 0,
 ) -> SpeakerData:
     """Build the training and closed-set validation datasets with a label encoder.
 
@@ -317,14 +364,21 @@ def speaker_datasets(
     The label encoder is built from the training split and saved as
     ``output_folder/label_encoder.txt`` (reloaded on resume). Every item provides
     ``id``, ``sig`` (waveform) and ``spk_id_encoded`` (a 1-element LongTensor).
+    With ``valid_speakers`` > 0, that many whole speakers are first set apart
+    (:func:`hold_out_speakers`, written to ``heldout_speakers.csv``) and returned as the
+    ``heldout`` dataset (``id``, ``sig``, ``spk_id``; whole utterances up to
+    ``valid_max_seconds``) for model selection by EER on unseen speakers.
     """
     import speechbrain as sb
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.dataio.encoder import CategoricalEncoder
 
-    train_rows = read_speaker_csv(train_annotation)
+    train_rows, heldout_rows = hold_out_speakers(read_speaker_csv(train_annotation), valid_speakers, seed)
     if valid_annotation:
         valid_rows = read_speaker_csv(valid_annotation)
+        if heldout_rows:
+            heldout_ids = {r["spk_id"] for r in heldout_rows}
+            valid_rows = [r for r in valid_rows if r["spk_id"] not in heldout_ids]
     else:
         train_rows, valid_rows = split_train_valid(train_rows, valid_fraction, seed)
         if not valid_rows:
@@ -396,4 +450,12 @@ def speaker_datasets(
             f"belongs to another dataset; use a new --output_folder"
         )
     label_encoder.expect_len(len(train_speakers))
-    return SpeakerData(train, valid, label_encoder, train_csv, valid_csv)
+    heldout, heldout_csv = None, None
+    if heldout_rows:
+        heldout_csv = os.path.join(output_folder, "heldout_speakers.csv")
+        if sb.utils.distributed.if_main_process():
+            write_speaker_csv(heldout_csv, heldout_rows)
+        heldout = DynamicItemDataset(to_items(heldout_rows))
+        heldout.add_dynamic_item(valid_audio)
+        heldout.set_output_keys(["id", "sig", "spk_id"])
+    return SpeakerData(train, valid, label_encoder, train_csv, valid_csv, heldout, heldout_csv)

@@ -44,12 +44,19 @@ def compute_embeddings(
     embedding_model: nn.Module,
     wavs: torch.Tensor,
     wav_lens: torch.Tensor,
+    feature_augment: Optional[nn.Module] = None,
 ) -> torch.Tensor:
-    """Features -> normalisation -> encoder for a padded batch; returns (B, 1, D)."""
+    """Features -> normalisation -> encoder for a padded batch; returns (B, 1, D).
+
+    ``feature_augment`` (training only, e.g. time/frequency masking) is applied to the
+    normalised features as ``feature_augment(feats, lens)``.
+    """
     feats = compute_features(wavs)
     hop = getattr(compute_features, "hop_samples", None)
     lens = frame_lengths(wav_lens, wavs.shape[1], feats.shape[1], hop)
     feats = mean_var_norm(feats, lens)
+    if feature_augment is not None:
+        feats = feature_augment(feats, lens)
     return embedding_model(feats, lens)
 
 

@@ -53,17 +53,32 @@ def write_experiment_record(folder: str, **fields: Any) -> str:
     return path
 
 
+CHECKPOINT_CHOICES = ("auto", "last", "best", "eer")
+
+
 def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
+    """The checkpoint to evaluate: see :func:`load_experiment` for ``which``."""
     from speechbrain.utils.checkpoints import Checkpointer
 
     checkpointer = Checkpointer(save_folder)
-    found = checkpointer.find_checkpoint(max_key="valid_acc") if which == "best" else checkpointer.find_checkpoint()
+    with_eer = [c for c in checkpointer.list_checkpoints() if "valid_eer" in c.meta]
+    if which == "eer" and not with_eer:
+        raise ExperimentError(
+            f"{save_folder}: no checkpoint records a held-out EER (the run had valid_speakers: 0); "
+            f"use checkpoint=auto, last or best"
+        )
+    if which == "eer" or (which == "auto" and with_eer):
+        found = checkpointer.find_checkpoint(min_key="valid_eer")
+    elif which == "best":
+        found = checkpointer.find_checkpoint(max_key="valid_acc")
+    else:
+        found = checkpointer.find_checkpoint()
     if found is None:
         raise ExperimentError(f"{save_folder}: no checkpoint (CKPT+...) found; has the training run finished an epoch?")
     return str(found.path)
 
 
-def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") -> Experiment:
+def load_experiment(folder: str, checkpoint: str = "auto", device: str = "cpu") -> Experiment:
     """Load the trained extractor of a ``recipes/train.py`` output folder (or of a
     SpeechBrain pretrained-model folder, see :func:`load_pretrained`).
 
@@ -72,8 +87,10 @@ def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") 
     folder : str
         The training ``output_folder``.
     checkpoint : str
-        ``"last"`` (the most recent end-of-epoch checkpoint) or ``"best"`` (highest
-        closed-set validation accuracy).
+        ``"auto"`` (the lowest held-out-speaker EER when the run recorded one, i.e. it
+        trained with ``valid_speakers`` > 0; otherwise the last), ``"last"`` (the most
+        recent end-of-epoch checkpoint), ``"best"`` (highest closed-set validation
+        accuracy) or ``"eer"`` (lowest held-out-speaker EER; an error if none recorded).
     device : str
         Where to put the extractor.
     """
@@ -81,8 +98,8 @@ def load_experiment(folder: str, checkpoint: str = "last", device: str = "cpu") 
 
     if is_pretrained_folder(folder):
         return load_pretrained(folder, device)
-    if checkpoint not in ("last", "best"):
-        raise ExperimentError(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
+    if checkpoint not in CHECKPOINT_CHOICES:
+        raise ExperimentError(f"checkpoint must be one of {', '.join(CHECKPOINT_CHOICES)}; got {checkpoint!r}")
     hparams_path = os.path.join(folder, "hyperparams.yaml")
     record_path = os.path.join(folder, RECORD)
     for path in (hparams_path, record_path):

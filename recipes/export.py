@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", required=True, help="a recipes/train.py output folder")
     parser.add_argument("--output", required=True, help="the model folder to write")
-    parser.add_argument("--checkpoint", default="last", choices=["last", "best"])
+    parser.add_argument("--checkpoint", default="auto", choices=["auto", "last", "best", "eer"])
     parser.add_argument("--calibration", help="a calibration.json (from recipes/eval.py --calibrate_on) to store")
     parser.add_argument("--eval_results", help="a results.json of recipes/eval.py: its raw-score EER and minDCF "
                         "thresholds are stored for recipes/verify.py")

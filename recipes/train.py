@@ -34,7 +34,8 @@ from torch.nn import SyncBatchNorm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
-from custom_modules.embedding import compute_embeddings  # noqa: E402
+from custom_modules.embedding import EmbeddingExtractor, compute_embeddings  # noqa: E402
+from custom_modules.heldout import embed_heldout, pairwise_eer  # noqa: E402
 from custom_modules.experiment import write_experiment_record  # noqa: E402
 
 
@@ -47,20 +48,46 @@ class SpeakerBrain(sb.Brain):
     """Speaker-embedding training: features -> normalisation -> encoder -> AM-Softmax."""
 
     def compute_forward(self, batch, stage):
+        """Embeddings and the labels they answer to (speed perturbation changes labels)."""
         batch = batch.to(self.device)
         wavs, lens = batch.sig
-        return compute_embeddings(
-            self.modules.compute_features, self.modules.mean_var_norm, self.modules.embedding_model, wavs, lens
+        labels = batch.spk_id_encoded.data.reshape(-1)
+        feature_augment = None
+        if stage == sb.Stage.TRAIN:
+            min_crop = getattr(self.hparams, "min_crop_seconds", None)  # one random length per batch
+            if min_crop:
+                from custom_modules.augmentation import random_batch_crop
+
+                rate, crop = self.hparams.sample_rate, self.hparams.crop_seconds
+                wavs, lens = random_batch_crop(wavs, lens, int(min_crop * rate), int(crop * rate))
+            augmentation = getattr(self.hparams, "augmentation", None)
+            if augmentation is not None:
+                wavs, lens, labels = augmentation(wavs, lens, labels)
+            feature_augment = getattr(self.hparams, "feature_masking", None)
+        embeddings = compute_embeddings(
+            self.modules.compute_features, self.modules.mean_var_norm, self.modules.embedding_model, wavs, lens,
+            feature_augment=feature_augment,
         )
+        return embeddings, labels
 
     def compute_objectives(self, predictions, batch, stage):
-        labels, _ = batch.spk_id_encoded
-        out = self.modules.classifier(predictions, labels)
+        embeddings, labels = predictions
+        out = self.modules.classifier(embeddings, labels)
         counts = self.counts[stage]
         counts["loss_sum"] += out.loss.detach().float() * out.total
         counts["correct"] += out.correct
         counts["total"] += out.total
         return out.loss
+
+    def heldout_eer(self):
+        """EER over all pairs of the held-out speakers' utterances (None without them)."""
+        if getattr(self, "heldout_loader", None) is None:
+            return None
+        extractor = EmbeddingExtractor(
+            self.modules.compute_features, self.modules.mean_var_norm, unwrap(self.modules.embedding_model)
+        )
+        embeddings, speakers = embed_heldout(extractor, self.heldout_loader, self.device)
+        return pairwise_eer(embeddings, speakers)
 
     def on_stage_start(self, stage, epoch=None):
         self.current_epoch = epoch or 1
@@ -123,6 +150,14 @@ class SpeakerBrain(sb.Brain):
             "lr": self.optimizer.param_groups[0]["lr"],
             "margin": round(classifier.margin, 4),
         }
+        heldout = self.heldout_eer()
+        checkpoint_keys = {"max_keys": ["valid_acc"]}
+        if heldout is not None:
+            stats["heldout_eer"] = round(100 * heldout.eer, 3)  # percent, all pairs of held-out speakers
+            stats["heldout_trials"] = heldout.target_trials + heldout.nontarget_trials
+            checkpoint_keys["min_keys"] = ["valid_eer"]
+            if hasattr(self.hparams.epoch_counter, "update_metric"):  # early stopping on the EER
+                self.hparams.epoch_counter.update_metric(heldout.eer)
         self.hparams.train_logger.log_stats(
             stats_meta=meta, train_stats=getattr(self, "train_stats", None), valid_stats=stats
         )
@@ -130,9 +165,10 @@ class SpeakerBrain(sb.Brain):
             record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats}
             with open(self.hparams.metrics_file, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
-        self.checkpointer.save_and_keep_only(
-            meta={"valid_acc": stats["acc"], "epoch": epoch}, max_keys=["valid_acc"], num_to_keep=2
-        )
+        checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}
+        if heldout is not None:
+            checkpoint_meta["valid_eer"] = heldout.eer
+        self.checkpointer.save_and_keep_only(meta=checkpoint_meta, num_to_keep=2, **checkpoint_keys)
 
     def _wrap_distributed(self):
         """DDP as SpeechBrain does it, but SyncBatchNorm only on GPUs (it fails on CPUs)."""
@@ -201,6 +237,7 @@ def main(argv) -> None:
             sample_rate=hparams["sample_rate"],
             crop_seconds=hparams["crop_seconds"],
             valid_max_seconds=hparams["valid_max_seconds"],
+            valid_speakers=hparams.get("valid_speakers", 0),
         )
     except DataError as error:
         raise SystemExit(f"error: {error}") from None
@@ -214,6 +251,8 @@ def main(argv) -> None:
             num_classes=len(data.label_encoder),
             train_utterances=len(data.train),
             valid_utterances=len(data.valid),
+            heldout_csv=data.heldout_csv,
+            heldout_utterances=len(data.heldout) if data.heldout is not None else 0,
             hparams_file=os.path.abspath(hparams_file),
         )
 
@@ -238,6 +277,14 @@ def main(argv) -> None:
     if brain.device_type == "cuda":  # page-locked host memory speeds up host-to-GPU copies
         for options in loader_options:
             options.setdefault("pin_memory", True)
+    if data.heldout is not None:
+        brain.heldout_loader = sb.dataio.dataloader.make_dataloader(data.heldout, **loader_options[1])
+        sb.utils.distributed.run_on_main(
+            lambda: print(
+                f"model selection by EER on {len(data.heldout)} utterances of {hparams['valid_speakers']} "
+                f"held-out speakers ({data.heldout_csv}), all pairs scored after every epoch"
+            )
+        )
     brain.fit(
         brain.hparams.epoch_counter,
         data.train,

@@ -86,3 +86,36 @@ def test_bf16_autocast_trains_with_finite_losses(tiny_dataset, tmp_path):
     for record in records(out):
         for split in ("train", "valid"):
             assert math.isfinite(record[split]["loss"]) and record[split]["samples"] > 0
+
+
+def test_heldout_speakers_drive_checkpoint_selection(tiny_dataset, tmp_path):
+    """valid_speakers=2: 2 whole speakers never trained on; their all-pairs EER is logged each
+    epoch, saved in the checkpoint meta, and eval's checkpoint=auto picks its minimum."""
+    import csv
+
+    import numpy as np
+
+    from custom_modules.dataio import row_segments
+    from custom_modules.embedding import embed_utterances
+    from custom_modules.experiment import load_experiment
+    from custom_modules.heldout import pairwise_eer
+
+    out = str(tmp_path / "exp")
+    run = train(tiny_dataset, out, "--valid_speakers=2", "--number_of_epochs=2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "training on 10 utterances of 2 speakers" in run.stdout  # 4 speakers - 2 held out; 1 valid utt each
+    assert "model selection by EER on 12 utterances of 2 held-out speakers" in run.stdout
+    with open(os.path.join(out, "heldout_speakers.csv")) as handle:
+        held = list(csv.DictReader(handle))
+    with open(os.path.join(out, "train_split.csv")) as handle:
+        trained = {r["spk_id"] for r in csv.DictReader(handle)}
+    assert len(held) == 12 and {r["spk_id"] for r in held}.isdisjoint(trained) and len(trained) == 2
+    logged = records(out)
+    assert [r["valid"]["heldout_trials"] for r in logged] == [66, 66]  # 12 utterances: all 66 pairs
+    best = min(logged, key=lambda r: (r["valid"]["heldout_eer"], -r["epoch"]))
+    experiment = load_experiment(out, "auto")
+    assert experiment.record["num_classes"] == 2
+    emb = embed_utterances(experiment.extractor, row_segments(held, tiny_dataset))
+    recomputed = 100 * pairwise_eer(emb, [r["spk_id"] for r in held]).eer
+    assert recomputed == pytest.approx(best["valid"]["heldout_eer"], abs=2e-3)
+    assert np.isfinite(recomputed)
