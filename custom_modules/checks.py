@@ -13,29 +13,35 @@ numbers involved. Three entry points put them together:
   counted on margin-free vs margin-penalised logits, and embedding collapse.
 
 :func:`format_table` prints verdicts; ``recipes/diagnose.py`` is the command line.
+After evaluation, :func:`check_speaker_overfitting` (the final epoch's accuracies from
+:func:`read_training_figures`, the EER and the no-learning floor's EER on the same trials)
+runs at the end of ``recipes/eval.py`` and in ``recipes/diagnose.py --evaluated``.
 
 What is checked, and the rule behind each status:
 
-=================  ==========================================================================
-batch size         batch 1: any per-batch accuracy is 0 or 100 (WARN; FAIL if the head gives
-                   no counts, so the epoch figure cannot be correct / samples); last batch of 1
-crop               crop_seconds missing or <= 0 (FAIL); most utterances shorter than the crop
-                   (WARN: they are repeat-padded)
-classes            num_classes vs speakers in the training CSV; label indices out of range or
-                   not contiguous (label_encoder.txt)
-scale/margin       s below ``minimum_scale(C, 0.99, m)`` (WARN); margin that no scale can
-                   overcome (FAIL); saturation: s*m >= 20 without a margin warm-up (WARN)
-speakers           < 2 speakers (FAIL), < 10 (WARN: chance level is high, 100% is easy);
-                   speakers with a single utterance (WARN)
-validation         validation speakers absent from training (FAIL: closed-set accuracy is
-                   meaningless there, use EER on trials)
-test leak          test speakers that are also training speakers (FAIL)
-learning rate      lr outside the optimiser's sane range (Adam family 1e-5..1e-2, SGD 1e-4..1)
-margin accuracy    (probe) accuracy from argmax(cos) vs argmax(margin logits) vs the head's
-                   own count
-probe loss         (probe) NaN/Inf (FAIL); loss on a fixed batch not down by 1% (WARN)
-embeddings         (probe) mean cosine between different speakers >= 0.999 (WARN: collapsed)
-=================  ==========================================================================
+=====================  ==========================================================================
+batch size             batch 1: any per-batch accuracy is 0 or 100 (WARN; FAIL if the head gives
+                       no counts, so the epoch figure cannot be correct / samples); last batch of 1
+crop                   crop_seconds missing or <= 0 (FAIL); most utterances shorter than the crop
+                       (WARN: they are repeat-padded)
+classes                num_classes vs speakers in the training CSV; label indices out of range or
+                       not contiguous (label_encoder.txt)
+scale/margin           s below ``minimum_scale(C, 0.99, m)`` (WARN); margin that no scale can
+                       overcome (FAIL); saturation: s*m >= 20 without a margin warm-up (WARN)
+speakers               < 2 speakers (FAIL), < 10 (WARN: chance level is high, 100% is easy);
+                       speakers with a single utterance (WARN)
+validation             validation speakers absent from training (FAIL: closed-set accuracy is
+                       meaningless there, use EER on trials)
+test leak              test speakers that are also training speakers (FAIL)
+learning rate          lr outside the optimiser's sane range (Adam family 1e-5..1e-2, SGD 1e-4..1)
+margin accuracy        (probe) accuracy from argmax(cos) vs argmax(margin logits) vs the head's
+                       own count
+probe loss             (probe) NaN/Inf (FAIL); loss on a fixed batch not down by 1% (WARN)
+embeddings             (probe) mean cosine between different speakers >= 0.999 (WARN: collapsed)
+speaker overfitting    (after training and evaluation) closed-set accuracy > 90% while the EER
+                       on the trials is within 2 points of the no-learning floor's, or worse
+                       (WARN, with the remedies)
+=====================  ==========================================================================
 
 Authors: the res2net-sv developers.
 """
@@ -43,12 +49,13 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import ast
+import json
 import math
 import os
 import textwrap
 import time
 from collections import Counter
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 __all__ = [
     "PASS",
@@ -67,6 +74,11 @@ __all__ = [
     "check_accuracy_counts",
     "check_probe_loss",
     "check_embedding_collapse",
+    "check_speaker_overfitting",
+    "NotApplicable",
+    "read_final_accuracies",
+    "is_floor_folder",
+    "read_training_figures",
     "utterance_seconds",
     "read_label_map",
     "DataRows",
@@ -668,6 +680,223 @@ def check_embedding_collapse(
 
 
 # ---------------------------------------------------------------------------------------
+# 9. after evaluation: speaker overfitting (closed-set accuracy high, EER near the floor)
+# ---------------------------------------------------------------------------------------
+
+OVERFITTING_MARGIN_POINTS = 2.0    # EER within this many points of the floor's (or worse)...
+OVERFITTING_ACCURACY = 0.9         # ...while the closed-set accuracy is above this: WARN
+FLOOR_MARKER = "custom_modules.floor.CepstralStatistics"  # in a floor system's hyperparams.yaml
+OVERFITTING_REMEDIES = (
+    "add variety, not epochs: speed perturbation (0.9x/1.1x copies as new speakers), random crops "
+    "shorter than the utterance, time/frequency masking, additive noise, babble and reverberation "
+    "(custom_modules/augmentation.py, hparams/res2net_am_smalldata.yaml); select the model by EER on "
+    "held-out validation speakers and stop early, not by closed-set accuracy; AS-norm score "
+    "normalisation (recipes/eval.py --score_norm=as); more training speakers (recipes/learning_curve.py "
+    "measures EER against their number)"
+)
+
+
+class NotApplicable(Exception):
+    """A check that cannot run on this folder; the message says why (printed as a note)."""
+
+
+def check_speaker_overfitting(
+    train_accuracy: Optional[float],
+    valid_accuracy: Optional[float],
+    eer: float,
+    floor_eer: float,
+    num_speakers: int,
+    margin_points: float = OVERFITTING_MARGIN_POINTS,
+    accuracy_threshold: float = OVERFITTING_ACCURACY,
+    epoch: Optional[int] = None,
+) -> Verdict:
+    """Closed-set accuracy above ``accuracy_threshold`` while the trial EER is within
+    ``margin_points`` of the no-learning floor's EER, or worse: the model tells its training
+    speakers apart but has not learned voices (WARN ``speaker overfitting``).
+
+    The closed-set accuracy is the final epoch's validation accuracy (held-out utterances
+    of the training speakers) when there is one, else the training accuracy; both are
+    reported. The floor (:mod:`custom_modules.floor`: cepstral mean + std, cosine) is what
+    a system gets without learning anything; a model within a few points of it has learned
+    little that generalises to unseen speakers, however well it classifies its own.
+
+    Arguments
+    ---------
+    train_accuracy : float, optional
+        Final-epoch training accuracy, a fraction (correct / samples).
+    valid_accuracy : float, optional
+        Final-epoch closed-set validation accuracy, a fraction; None when not measured.
+    eer : float
+        The model's EER on the trial list (raw cosine scores), a fraction.
+    floor_eer : float
+        The floor system's EER on the same trials, a fraction.
+    num_speakers : int
+        Training speakers (named in the message).
+    margin_points : float
+        WARN when ``eer >= floor_eer - margin_points / 100`` (percentage points).
+    accuracy_threshold : float
+        ... and the closed-set accuracy is strictly above this fraction.
+    epoch : int, optional
+        The epoch the accuracies are from (only for the message).
+
+    Returns
+    -------
+    Verdict
+        ``speaker overfitting``: WARN with the remedies, or PASS with the figures.
+
+    Example
+    -------
+    >>> v = check_speaker_overfitting(0.998, 0.979, 0.205, 0.217, 16, epoch=12)
+    >>> print(v.status, v.reason)
+    WARN closed-set accuracy 97.9% (validation, final epoch 12; training 99.8%) on 16 training speakers, but the EER on the trials is 20.50%, only 1.20 points below the no-learning floor's 21.70% (within 2 points): the model separates its 16 training speakers but has learned little about unseen voices, and training longer on the same speakers will not change that
+    >>> print(check_speaker_overfitting(1.0, None, 0.1883, 0.217, 16).reason)   # 2.87 points below
+    closed-set accuracy 100.0% (training, final epoch; no closed-set validation) on 16 training speakers; EER on the trials 18.83%, 2.87 points below the no-learning floor's 21.70%: more than 2 points better than the floor, so not the overfitting signature
+    >>> check_speaker_overfitting(0.768, 0.594, 0.236, 0.217, 16).status   # undertrained, not overfitted
+    'PASS'
+    """
+    name = "speaker overfitting"
+    for label, value in (("train_accuracy", train_accuracy), ("valid_accuracy", valid_accuracy),
+                         ("eer", eer), ("floor_eer", floor_eer)):
+        if value is not None and not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{label}={value}: accuracies and EERs are fractions in [0, 1], not percentages")
+    if train_accuracy is None and valid_accuracy is None:
+        raise ValueError("no closed-set accuracy: give train_accuracy or valid_accuracy")
+    which, accuracy = ("validation", valid_accuracy) if valid_accuracy is not None else ("training", train_accuracy)
+    parts = [which + (f", final epoch {epoch}" if epoch is not None else ", final epoch")]
+    if which == "validation" and train_accuracy is not None:
+        parts.append(f"training {100 * float(train_accuracy):.1f}%")
+    elif which == "training":
+        parts.append("no closed-set validation")
+    accuracy_text = f"closed-set accuracy {100 * float(accuracy):.1f}% ({'; '.join(parts)}) on {int(num_speakers)} training speakers"
+    gap = 100.0 * (float(floor_eer) - float(eer))   # points the model is below (better than) the floor
+    same = abs(gap) < 0.005   # the same to the two decimals shown
+    position = "the same as" if same else f"{gap:.2f} points below" if gap > 0 else f"{-gap:.2f} points above"
+    floor_text = f"the no-learning floor's {100 * float(floor_eer):.2f}%"
+    near_floor = gap <= float(margin_points) + 1e-9
+    high_accuracy = round(float(accuracy), 12) > float(accuracy_threshold)
+    if near_floor and high_accuracy:
+        closeness = f"within {margin_points:g} points" if gap > 0 and not same else "no better than learning nothing"
+        return Verdict(
+            name, WARN,
+            f"{accuracy_text}, but the EER on the trials is {100 * float(eer):.2f}%, "
+            f"{'only ' if gap > 0 and not same else ''}{position} {floor_text} ({closeness}): "
+            f"the model separates its {int(num_speakers)} training speakers but has learned little about "
+            f"unseen voices, and training longer on the same speakers will not change that",
+            OVERFITTING_REMEDIES,
+        )
+    if near_floor:
+        verdict = (f"accuracy is not above {100 * accuracy_threshold:g}%, so this is not speaker overfitting "
+                   f"(more likely under-training)")
+    elif high_accuracy:
+        verdict = f"more than {margin_points:g} points better than the floor, so not the overfitting signature"
+    else:
+        verdict = (f"more than {margin_points:g} points better than the floor, and accuracy not above "
+                   f"{100 * accuracy_threshold:g}%")
+    return Verdict(
+        name, PASS,
+        f"{accuracy_text}; EER on the trials {100 * float(eer):.2f}%, {position} {floor_text}: {verdict}",
+    )
+
+
+def read_final_accuracies(metrics_file: str) -> Dict[str, Any]:
+    """The last epoch's accuracies from a ``metrics.jsonl`` of ``recipes/train.py``.
+
+    Each line is ``{"epoch": e, ..., "train": {"acc": ...} | null, "valid": {"acc": ..., "samples": n}}``;
+    the line with the highest epoch wins (the last of equals, for a re-run). A split with
+    no samples counts as not measured (None).
+
+    Returns
+    -------
+    dict
+        ``{"epoch", "train_accuracy", "valid_accuracy"}``; raises :class:`NotApplicable`
+        when the file is missing or holds no epoch.
+
+    Example
+    -------
+    >>> import json, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "metrics.jsonl")
+    >>> lines = [{"epoch": 1, "train": {"acc": 0.5, "samples": 8}, "valid": {"acc": 0.25, "samples": 4}},
+    ...          {"epoch": 2, "train": {"acc": 0.75, "samples": 8}, "valid": {"acc": 0.0, "samples": 0}}]
+    >>> _ = open(path, "w").write("".join(json.dumps(line) + "\\n" for line in lines))
+    >>> read_final_accuracies(path)
+    {'epoch': 2, 'train_accuracy': 0.75, 'valid_accuracy': None}
+    """
+    if not os.path.isfile(metrics_file):
+        raise NotApplicable(f"{metrics_file} not found: no closed-set accuracy to compare with the EER "
+                            f"(a pretrained or exported model folder, or a run that finished no epoch)")
+    final = None
+    with open(metrics_file) as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise NotApplicable(f"{metrics_file}, line {number}: not JSON ({error})") from None
+            if not isinstance(record, dict):
+                raise NotApplicable(f"{metrics_file}, line {number}: not an epoch record")
+            if final is None or int(record.get("epoch") or 0) >= int(final.get("epoch") or 0):
+                final = record
+
+    def accuracy(stats: Optional[dict]) -> Optional[float]:
+        if not stats or stats.get("acc") is None or not stats.get("samples", 1):
+            return None
+        return float(stats["acc"])
+
+    if final is None:
+        raise NotApplicable(f"{metrics_file} holds no epoch yet")
+    return {"epoch": final.get("epoch"), "train_accuracy": accuracy(final.get("train")),
+            "valid_accuracy": accuracy(final.get("valid"))}
+
+
+def is_floor_folder(folder: str) -> bool:
+    """Whether ``folder`` holds the no-learning floor system (``recipes/floor.py`` output)."""
+    path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(path):
+        return False
+    with open(path) as handle:
+        return FLOOR_MARKER in handle.read()
+
+
+def read_training_figures(folder: str) -> Dict[str, Any]:
+    """What :func:`check_speaker_overfitting` needs from a training output folder: the final
+    epoch's accuracies (``metrics.jsonl``) and the number of training speakers.
+
+    The speakers are counted in the training split that ``experiment.json`` names
+    (``train_csv``), else taken from its ``num_classes`` (which counts classes: more than
+    the speakers when speed-perturbed copies are trained as new speakers).
+
+    Returns
+    -------
+    dict
+        ``{"epoch", "train_accuracy", "valid_accuracy", "num_speakers"}``; raises
+        :class:`NotApplicable` (with the reason) for the floor system itself, a pretrained
+        model folder (no ``metrics.jsonl``), or a run without a finished epoch.
+    """
+    from custom_modules.dataio import DataError, read_speaker_csv
+    from custom_modules.experiment import RECORD
+
+    if is_floor_folder(folder):
+        raise NotApplicable(f"{folder} is the no-learning floor system itself: nothing to compare it with")
+    figures = read_final_accuracies(os.path.join(folder, "metrics.jsonl"))
+    if figures["train_accuracy"] is None and figures["valid_accuracy"] is None:
+        raise NotApplicable(f"{os.path.join(folder, 'metrics.jsonl')}: epoch {figures['epoch']} has no accuracy")
+    record_path = os.path.join(folder, RECORD)
+    try:
+        with open(record_path) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise NotApplicable(f"{record_path}: cannot be read ({error}), so the training speakers are unknown") from None
+    try:
+        figures["num_speakers"] = len({row["spk_id"] for row in read_speaker_csv(record["train_csv"])})
+    except (DataError, KeyError, TypeError):
+        if not isinstance(record.get("num_classes"), int):
+            raise NotApplicable(f"{record_path}: neither a readable train_csv nor num_classes") from None
+        figures["num_speakers"] = record["num_classes"]
+    return figures
+
+
+# ---------------------------------------------------------------------------------------
 # data reading
 # ---------------------------------------------------------------------------------------
 
@@ -747,12 +976,16 @@ def read_data_rows(hparams: dict) -> DataRows:
     with ``valid_fraction`` and ``seed``. Test: ``test_annotation`` if set, else
     ``<data_folder>/test.csv`` if it exists. Raises ``DataError`` for unreadable CSVs.
     """
-    from custom_modules.dataio import read_speaker_csv, split_train_valid
+    from custom_modules.dataio import hold_out_speakers, read_speaker_csv, split_train_valid
 
     train_csv = hparams["train_annotation"]
-    train = read_speaker_csv(train_csv)
+    # speakers set apart for validation by EER (valid_speakers) are not training speakers
+    train, heldout = hold_out_speakers(
+        read_speaker_csv(train_csv), int(hparams.get("valid_speakers", 0) or 0), int(hparams.get("seed", 1986))
+    )
     if hparams.get("valid_annotation"):
-        valid = read_speaker_csv(hparams["valid_annotation"])
+        heldout_ids = {r["spk_id"] for r in heldout}
+        valid = [r for r in read_speaker_csv(hparams["valid_annotation"]) if r["spk_id"] not in heldout_ids]
         valid_source = hparams["valid_annotation"]
     else:
         train, valid = split_train_valid(train, float(hparams.get("valid_fraction", 0.1)), int(hparams.get("seed", 1986)))
@@ -825,6 +1058,10 @@ def run_config_checks(
         if r["spk_id"] in per_speaker:
             per_speaker[r["spk_id"]] += 1
     num_classes, scale, margin, warmup, counts = _head_settings(hparams)
+    per_speaker_classes = int(hparams.get("classes_per_speaker", 1) or 1)  # speed perturbation: 3
+    speaker_classes = num_classes
+    if num_classes is not None and per_speaker_classes > 1 and int(num_classes) % per_speaker_classes == 0:
+        speaker_classes = int(num_classes) // per_speaker_classes
     opt_name, lr = _optimizer(hparams)
     if durations is None:
         durations = utterance_seconds(train_rows, hparams.get("data_folder", ""), int(hparams.get("sample_rate", 16000)))
@@ -834,7 +1071,7 @@ def run_config_checks(
             bool((hparams.get("train_dataloader_options") or {}).get("drop_last", False)), counts,
         ),
         check_crop(hparams.get("crop_seconds"), durations, sampled_from=len(train_rows)),
-        check_classes(num_classes if num_classes is not None else len(train_speakers), train_speakers, label_map, train_source),
+        check_classes(speaker_classes if speaker_classes is not None else len(train_speakers), train_speakers, label_map, train_source),
     ]
     if scale is not None:
         verdicts.append(check_scale_margin(scale, margin or 0.0, num_classes or len(train_speakers), warmup=warmup))
@@ -1058,11 +1295,12 @@ def format_table(verdicts: Sequence[Verdict], width: int = 110) -> str:
     WARN    batch size       batch_size=1
                              fix: use 32
     """
-    indent = " " * 25
-    lines = [f"{'STATUS':<8}{'CHECK':<17}REASON"]
+    column = max([17] + [len(v.name) + 2 for v in verdicts])  # 17 unless a name is longer
+    indent = " " * (8 + column)
+    lines = [f"{'STATUS':<8}{'CHECK':<{column}}REASON"]
     for verdict in verdicts:
         body = textwrap.wrap(verdict.reason, width=max(40, width - len(indent))) or [""]
-        lines.append(f"{verdict.status:<8}{verdict.name:<17}{body[0]}")
+        lines.append(f"{verdict.status:<8}{verdict.name:<{column}}{body[0]}")
         lines += [indent + line for line in body[1:]]
         if verdict.fix:
             fix = textwrap.wrap("fix: " + verdict.fix, width=max(40, width - len(indent)))

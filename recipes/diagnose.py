@@ -4,6 +4,7 @@
     python recipes/diagnose.py hparams/res2net_am_demo.yaml --data_folder=../shared/data/dev
     python recipes/diagnose.py hparams/res2net_am.yaml --batch_size=1          # flags batch size 1
     python recipes/diagnose.py hparams/ecapa_aam.yaml --no_probe               # config + data only
+    python recipes/diagnose.py --evaluated exp/res2net_am_demo/1986            # after train + eval
 
 Takes the same hparams file and overrides as recipes/train.py, reads and splits the CSVs
 as it does, and prints a table of checks (PASS / WARN / FAIL, a reason with the numbers,
@@ -17,19 +18,31 @@ Probe options (not hparams): --probe_steps=3 (0 or --no_probe: skip), --probe_ba
 (default min(max(batch_size, 2), 8)), --probe_crop=1.0 seconds, --probe_seconds=90 (a time
 budget: fewer steps for slow models).
 
+--evaluated <experiment folder, its eval/<trials>/ folder or a results.json> runs, instead,
+the check that needs a trained and evaluated experiment: speaker overfitting (final-epoch
+closed-set accuracy above 90% from metrics.jsonl while the raw-cosine EER of recipes/eval.py
+is within 2 points of the no-learning floor's EER on the same trials, or worse). It reads
+the floor's EER from results.json (recipes/eval.py computes it); for an evaluation made
+before that, pass --floor_eer=<percent> or re-run recipes/eval.py. --margin_points=2 and
+--accuracy_threshold=0.9 change the rule. Exit code 0 (the check WARNs at most), 1 when no
+results.json is found.
+
 Authors: the res2net-sv developers.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.checks import (  # noqa: E402
-    FAIL, Verdict, exit_code, format_table, probe_checks, probe_training, read_data_rows,
-    read_label_map, run_config_checks,
+    FAIL, OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
+    exit_code, format_table, probe_checks, probe_training, read_data_rows, read_label_map, read_training_figures,
+    run_config_checks,
 )
 from custom_modules.dataio import DataError  # noqa: E402
 
@@ -65,7 +78,68 @@ def fail(verdict: Verdict) -> int:
     return 1
 
 
+def evaluation_results(path: str) -> list:
+    """results.json files of recipes/eval.py: ``path`` itself, ``path/results.json``, or
+    every ``path/eval/*/results.json`` of an experiment folder (sorted)."""
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isfile(os.path.join(path, "results.json")):
+        return [os.path.join(path, "results.json")]
+    return sorted(glob.glob(os.path.join(path, "eval", "*", "results.json")))
+
+
+def evaluated_main(argv) -> int:
+    """``--evaluated``: the speaker overfitting check of trained and evaluated experiments."""
+    parser = argparse.ArgumentParser(prog="diagnose.py --evaluated")
+    parser.add_argument("--evaluated", required=True, help="experiment folder, eval folder or results.json")
+    parser.add_argument("--floor_eer", type=float, help="the floor's EER in percent, when results.json has none")
+    parser.add_argument("--margin_points", type=float, default=OVERFITTING_MARGIN_POINTS)
+    parser.add_argument("--accuracy_threshold", type=float, default=OVERFITTING_ACCURACY)
+    args = parser.parse_args(argv)
+    found = evaluation_results(args.evaluated)
+    if not found:
+        return fail(Verdict(
+            "evaluation", FAIL, f"{args.evaluated}: no results.json (nor eval/*/results.json) of recipes/eval.py",
+            f"evaluate it first: python recipes/eval.py hparams/eval.yaml --experiment={args.evaluated}",
+        ))
+    verdicts = []
+    for path in found:
+        with open(path) as handle:
+            results = json.load(handle)
+        # the folder given, when it is the experiment (results.json paths are absolute and may have moved)
+        given = os.path.abspath(args.evaluated)
+        experiment = given if os.path.isfile(os.path.join(given, "hyperparams.yaml")) else results["experiment"]
+        trials = f"{results['n_target'] + results['n_nontarget']} trials of {results['trials']}"
+        print(f"speaker overfitting check of {experiment} on {trials} ({path})")
+        section = results.get("speaker_overfitting") or {}
+        eer = section.get("eer", results["systems"].get("none", {}).get("eer"))
+        floor_eer = args.floor_eer / 100 if args.floor_eer is not None else (results.get("floor") or {}).get("eer")
+        try:
+            figures = read_training_figures(experiment)
+            if eer is None:
+                raise NotApplicable("results.json has no raw-cosine EER; re-run recipes/eval.py with --score_norm=none")
+            if floor_eer is None:
+                raise NotApplicable("results.json has no floor EER (evaluated before recipes/eval.py computed it): "
+                                    "re-run recipes/eval.py, or pass --floor_eer=<percent> (recipes/floor.py's "
+                                    "default 20-MFCC floor gives 21.70 on the dev trials)")
+            verdict = check_speaker_overfitting(
+                figures["train_accuracy"], figures["valid_accuracy"], eer, floor_eer, figures["num_speakers"],
+                margin_points=args.margin_points, accuracy_threshold=args.accuracy_threshold, epoch=figures["epoch"],
+            )
+        except (NotApplicable, ValueError) as reason:
+            print(f"note: speaker overfitting check skipped: {reason}\n")
+            continue
+        print(format_table([verdict]) + "\n")
+        verdicts.append(verdict)
+    counts = {status: sum(v.status == status for v in verdicts) for status in ("PASS", "WARN", "FAIL")}
+    code = exit_code(verdicts)
+    print(f"summary: {counts['PASS']} PASS, {counts['WARN']} WARN, {counts['FAIL']} FAIL -> exit {code}")
+    return code
+
+
 def main(argv) -> int:
+    if any(arg == "--evaluated" or arg.startswith("--evaluated=") for arg in argv):
+        return evaluated_main(argv)
     options, rest = parse_probe_options(argv)
     try:
         hparams_file, run_opts, hparams = load(rest)

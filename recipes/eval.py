@@ -13,18 +13,30 @@
    cohort statistics computed once per utterance from the training split.
 4. Writes to <experiment>/eval/<trials stem>/: scores_<norm>.txt (enrol test label
    score), results.json, summary.md, det.png, score_hist.png, embeddings.npz.
+5. Speaker overfitting check (custom_modules/checks.py): the no-learning floor system
+   (recipes/floor.py with its defaults: 20 MFCCs, the data folder's train.csv) is
+   built and scored on the same trials (seconds), and a final-epoch closed-set accuracy above
+   90% with a raw-cosine EER within 2 points of the floor's (or worse) gives WARN "speaker
+   overfitting" with the remedies; otherwise PASS with the figures. Skipped, with a note, for
+   model folders without metrics.jsonl (pretrained, exported, the floor itself).
 
 Authors: the res2net-sv developers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import importlib.util
+import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import types
+from typing import Optional, Tuple
 
 import numpy as np
 import speechbrain as sb
@@ -33,10 +45,16 @@ from hyperpyyaml import load_hyperpyyaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.bootstrap import speaker_bootstrap_trials  # noqa: E402
 from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr  # noqa: E402
-from custom_modules.dataio import DataError, read_speaker_csv, row_segments  # noqa: E402
+from custom_modules.checks import (  # noqa: E402
+    OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
+    format_verdict, read_training_figures,
+)
+from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
-from custom_modules.experiment import ExperimentError, default_eval_folder, load_experiment  # noqa: E402
-from custom_modules.metrics import verification_metrics  # noqa: E402
+from custom_modules.experiment import (  # noqa: E402
+    Experiment, ExperimentError, default_eval_folder, load_experiment, load_pretrained,
+)
+from custom_modules.metrics import equal_error_rate, verification_metrics  # noqa: E402
 from custom_modules.plots import plot_det, plot_score_histogram  # noqa: E402
 from custom_modules.scoring import (  # noqa: E402
     check_trial_ids,
@@ -50,6 +68,7 @@ from custom_modules.scoring import (  # noqa: E402
 )
 
 NORMS = ("none", "z", "t", "s", "as")
+FLOOR_MAX_UTTERANCES = 2000  # training utterances the floor's global mean and std are taken from
 
 
 def experiment_name(folder: str) -> str:
@@ -108,6 +127,98 @@ def calibrate(hparams: dict, raw: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def floor_recipe() -> types.ModuleType:
+    """recipes/floor.py as a module: the floor is built by its own code path, never a copy."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.py")
+    spec = importlib.util.spec_from_file_location("floor_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, labels: np.ndarray, data_folder: str,
+              hparams: dict, device: str) -> dict:
+    """EER of the no-learning floor system on the same trials, with how it was built.
+
+    ``recipes/floor.py`` with its defaults (20 MFCCs over 40 Mel bins, global mean and std
+    of ``<data_folder>/train.csv``) on the experiment's data folder, as the README's floor
+    figures were made; the experiment's own training split when the data folder has no
+    train.csv; an evenly spaced subset of at most ``FLOOR_MAX_UTTERANCES`` utterances of
+    a bigger CSV. It is written into a temporary folder, loaded like any model folder, and
+    its embeddings of the trial utterances are scored by cosine like the model's.
+    Raises ``DataError``/``ExperimentError``/``SystemExit`` (floor.py's errors) when the
+    training CSV cannot be read.
+    """
+    start = time.time()
+    record = experiment.record
+    source = os.path.join(record["data_folder"], "train.csv")
+    if not os.path.isfile(source):
+        source = record["train_csv"]
+    train_rows = read_speaker_csv(source)
+    step = max(1, -(-len(train_rows) // FLOOR_MAX_UTTERANCES))
+    subset = train_rows[::step]
+    with tempfile.TemporaryDirectory(prefix="floor_") as folder:
+        csv = source
+        if len(subset) < len(train_rows):
+            csv = os.path.join(folder, "train_subset.csv")
+            write_speaker_csv(csv, subset)
+        with contextlib.redirect_stdout(io.StringIO()):  # its "written to <temporary folder>" line
+            floor_recipe().main(["--data_folder", record["data_folder"], "--train_annotation", csv,
+                                 "--output", os.path.join(folder, "floor"), "--sample_rate", str(record["sample_rate"])])
+        floor = load_pretrained(os.path.join(folder, "floor"), device, sample_rate=record["sample_rate"])
+        embeddings, _ = embed_rows(floor, rows, data_folder, hparams, device, "trial utterances with the floor system")
+    scores = cosine_trial_scores(trials, embeddings, index)
+    eer = equal_error_rate(scores[labels == 1], scores[labels == 0])
+    print(f"no-learning floor: EER {100 * eer.eer:.2f}% on the same trials (global statistics of {len(subset)} "
+          f"training utterances; {time.time() - start:.1f} s in all)")
+    return {
+        "eer": eer.eer,
+        "eer_threshold": eer.threshold,
+        "system": f"{floor.extractor.embedding_model.input_size} MFCC mean + std per utterance, standardised, cosine",
+        "n_mfcc": int(floor.extractor.embedding_model.input_size),
+        "train_csv": os.path.abspath(source),
+        "train_utterances": len(subset),
+        "seconds": round(time.time() - start, 1),
+    }
+
+
+def speaker_overfitting(experiment: Experiment, trials: list, rows: list, index: dict, raw: np.ndarray,
+                        labels: np.ndarray, data_folder: str, hparams: dict, device: str) -> Tuple[dict, Optional[dict]]:
+    """The speaker overfitting check of an evaluated experiment: (results.json section, floor
+    figures or None). Skipped, with a note and no verdict, for folders without a training
+    record (pretrained, exported, the floor itself) or when the floor cannot be built."""
+    # a diagnostic never costs the evaluation: whatever stops it becomes the note
+    try:
+        figures = read_training_figures(hparams["experiment"])
+    except (NotApplicable, ValueError) as reason:
+        return {"verdict": None, "note": f"speaker overfitting check skipped: {reason}"}, None
+    try:
+        floor = floor_eer(experiment, trials, rows, index, labels, data_folder, hparams, device)
+    except (DataError, ExperimentError, OSError, SystemExit) as error:
+        note = f"speaker overfitting check skipped: the floor system could not be built ({error})"
+        return {"verdict": None, "note": note}, None
+    eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer
+    try:
+        verdict = check_speaker_overfitting(
+            figures["train_accuracy"], figures["valid_accuracy"], eer, floor["eer"], figures["num_speakers"],
+            margin_points=OVERFITTING_MARGIN_POINTS, accuracy_threshold=OVERFITTING_ACCURACY, epoch=figures["epoch"],
+        )
+    except ValueError as error:  # e.g. accuracies in metrics.jsonl that are not fractions
+        return {"verdict": None, "note": f"speaker overfitting check skipped: {error}"}, floor
+    section = {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
+               **figures, "margin_points": OVERFITTING_MARGIN_POINTS, "accuracy_threshold": OVERFITTING_ACCURACY}
+    return section, floor
+
+
+def overfitting_text(section: dict) -> str:
+    """The check's line for summary.md (printed with it): the verdict as format_verdict writes
+    it, or the note saying why it was skipped."""
+    if section.get("verdict"):
+        v = section["verdict"]
+        return format_verdict(Verdict(v["name"], v["status"], v["reason"], v["fix"]))
+    return f"Note: {section.get('note')}"
+
+
 def interval_text(system: dict, key: str, index: int = 0) -> str:
     """' [low, high]' of a bootstrap interval, empty when there is none."""
     interval = system.get("interval")
@@ -148,6 +259,12 @@ def summary_markdown(results: dict) -> str:
     if results.get("cohort"):
         c = results["cohort"]
         lines += ["", f"Cohort: {c['size']} {c['kind']} of the training split; adaptive s-norm top_k={c['top_k']}."]
+    floor = results.get("floor")
+    if floor:
+        lines += ["", f"No-learning floor on the same trials ({floor['system']}; global statistics of "
+                  f"{floor['train_utterances']} training utterances, {floor['seconds']:g} s): EER {100 * floor['eer']:.2f}%."]
+    if results.get("speaker_overfitting"):
+        lines += ["", overfitting_text(results["speaker_overfitting"])]
     lines += ["", f"Date {results['date']}, commit {results['commit']}."]
     return "\n".join(lines) + "\n"
 
@@ -201,6 +318,8 @@ def evaluate(hparams: dict, device: str) -> dict:
         if hparams["bootstrap_resamples"]:
             systems[norm]["interval"] = speaker_bootstrap_trials(
                 trials, s, p_targets=tuple(hparams["p_targets"]), resamples=hparams["bootstrap_resamples"], seed=0)
+    overfitting, floor = speaker_overfitting(experiment, trials, rows, index, raw, labels, settings["data_folder"],
+                                             hparams, device)
     calibration = None
     if hparams["calibrate_on"]:
         calibration = calibrate(hparams, raw, labels)
@@ -220,6 +339,8 @@ def evaluate(hparams: dict, device: str) -> dict:
         "systems": systems,
         "cohort": cohort_info,
         "calibration": calibration,
+        "floor": floor,
+        "speaker_overfitting": overfitting,
         "embedding": {**timing, "utterances": len(needed), "device": device,
                       "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

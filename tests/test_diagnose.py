@@ -1,4 +1,5 @@
-"""custom_modules/checks.py and recipes/diagnose.py: each failure built on tiny data, a healthy run passes.
+"""custom_modules/checks.py and recipes/diagnose.py: each failure built on tiny data, a healthy run passes;
+the speaker overfitting check of an evaluated experiment on hand-written metrics and results files.
 
 Models are tiny (m_channels=4, 16-dim embeddings, 40 fbanks, 0.3 s crops); the probes take a
 few seconds each.
@@ -17,10 +18,11 @@ import torch.nn.functional as F
 from conftest import write_synthetic_speakers
 from custom_modules.am_softmax import AMSoftmax, AMSoftmaxOutput, minimum_scale
 from custom_modules.checks import (
-    FAIL, PASS, WARN, Verdict, batch_accuracies, check_accuracy_counts, check_batch_size, check_classes,
-    check_crop, check_embedding_collapse, check_learning_rate, check_probe_loss, check_scale_margin,
-    check_speakers, check_test_overlap, check_validation_speakers, exit_code, format_table, preflight,
-    probe_checks, probe_training, read_data_rows,
+    FAIL, PASS, WARN, NotApplicable, Verdict, batch_accuracies, check_accuracy_counts, check_batch_size,
+    check_classes, check_crop, check_embedding_collapse, check_learning_rate, check_probe_loss,
+    check_scale_margin, check_speaker_overfitting, check_speakers, check_test_overlap, check_validation_speakers,
+    exit_code, format_table, format_verdict, preflight, probe_checks, probe_training, read_data_rows,
+    read_final_accuracies, read_training_figures,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -314,3 +316,139 @@ def test_cli_healthy_run_exits_0_with_every_check_passing(healthy_data, tmp_path
     assert lines[-1] == "summary: 11 PASS, 0 WARN, 0 FAIL -> exit 0", run.stdout
     assert lines.index("config and data checks") < [i for i, line in enumerate(lines) if line.startswith("probe:")][0]
     assert "batch of 4 utterances of 4 speakers, 0.3 s centre crops" in run.stdout
+
+
+# ---- after training and evaluation: speaker overfitting ------------------------------------
+
+
+FLOOR = 0.217  # the 20-MFCC floor's EER on the dev trials
+
+
+def test_speaker_overfitting_accuracy_boundary_is_strictly_above_90_percent():
+    at = check_speaker_overfitting(0.95, 0.90, FLOOR, FLOOR, 16)
+    above = check_speaker_overfitting(0.95, 0.91, FLOOR, FLOOR, 16)
+    assert (at.status, above.status) == (PASS, WARN)
+    assert "not speaker overfitting (more likely under-training)" in at.reason and at.fix == ""
+    # the validation accuracy decides when there is one, even beside 100% training accuracy
+    assert check_speaker_overfitting(1.0, 0.85, FLOOR, FLOOR, 16).status == PASS
+    # without closed-set validation, the training accuracy decides
+    assert check_speaker_overfitting(0.90, None, FLOOR, FLOOR, 16).status == PASS
+    no_valid = check_speaker_overfitting(0.91, None, FLOOR, FLOOR, 16)
+    assert no_valid.status == WARN and "(training, final epoch; no closed-set validation)" in no_valid.reason
+    assert check_speaker_overfitting(0.5, 0.95, FLOOR, FLOOR, 16, accuracy_threshold=0.96).status == PASS
+
+
+def test_speaker_overfitting_eer_boundary_is_2_points_below_the_floor_inclusive():
+    for floor in (FLOOR, 0.3, 0.18, 0.1, 0.0201):  # floor - 0.02 is inexact in binary for most of them
+        within = check_speaker_overfitting(1.0, 0.95, round(floor - 0.02, 10), floor, 16)
+        beyond = check_speaker_overfitting(1.0, 0.95, round(floor - 0.0201, 10), floor, 16)
+        assert (within.status, beyond.status) == (WARN, PASS), floor
+        assert "2.00 points below" in within.reason and "2.01 points below" in beyond.reason
+    worse = check_speaker_overfitting(1.0, 0.95, 0.25, FLOOR, 16)
+    assert worse.status == WARN and "3.30 points above the no-learning floor's 21.70% (no better than learning nothing)" in worse.reason
+    same = check_speaker_overfitting(1.0, 0.95, FLOOR, FLOOR, 16)
+    assert same.status == WARN and "the same as the no-learning floor's 21.70%" in same.reason
+    # the committed 12-epoch demo systems: 18.83% vs the 20-MFCC floor (21.70%) and the 40-MFCC floor (17.97%)
+    assert check_speaker_overfitting(1.0, 0.979, 0.1883, 0.217, 16).status == PASS
+    assert check_speaker_overfitting(1.0, 0.979, 0.1883, 0.1797, 16).status == WARN
+    assert check_speaker_overfitting(1.0, 0.979, 0.1883, 0.217, 16, margin_points=3.0).status == WARN
+    with pytest.raises(ValueError, match="fractions"):
+        check_speaker_overfitting(1.0, 97.9, 18.83, 21.7, 16)
+    with pytest.raises(ValueError, match="no closed-set accuracy"):
+        check_speaker_overfitting(None, None, 0.2, FLOOR, 16)
+
+
+def test_speaker_overfitting_message_names_speakers_figures_and_remedies():
+    warn = check_speaker_overfitting(0.998, 0.979, 0.205, FLOOR, 16, epoch=12)
+    assert warn.name == "speaker overfitting" and warn.status == WARN
+    for figure in ("closed-set accuracy 97.9% (validation, final epoch 12; training 99.8%)", "16 training speakers",
+                   "20.50%", "only 1.20 points below the no-learning floor's 21.70% (within 2 points)"):
+        assert figure in warn.reason, figure
+    for remedy in ("speed perturbation", "new speakers", "random crops shorter than the utterance",
+                   "time/frequency masking", "additive noise", "babble", "reverberation",
+                   "custom_modules/augmentation.py", "hparams/res2net_am_smalldata.yaml",
+                   "EER on held-out validation speakers", "stop early", "AS-norm", "recipes/eval.py --score_norm=as",
+                   "more training speakers", "recipes/learning_curve.py"):
+        assert remedy in warn.fix, remedy
+    assert format_verdict(warn).startswith("WARN speaker overfitting: closed-set accuracy 97.9%")
+    ok = check_speaker_overfitting(1.0, 0.979, 0.1883, FLOOR, 16, epoch=12)
+    assert ok.status == PASS and ok.fix == ""
+    assert "16 training speakers; EER on the trials 18.83%, 2.87 points below the no-learning floor's 21.70%" in ok.reason
+    # a long check name widens the table's name column instead of running into the reason
+    lines = format_table([Verdict("crop", PASS, "fine"), warn]).splitlines()
+    assert lines[0] == "STATUS  CHECK                REASON"
+    assert lines[1] == "PASS    crop                 fine"
+    assert lines[2].startswith("WARN    speaker overfitting  closed-set accuracy")
+    assert all(line.startswith(" " * 29) and line[29] != " " for line in lines[3:])
+
+
+def write_evaluated_experiment(folder, epochs, speakers=16, num_classes=None, systems=None, floor_eer=None):
+    """A training output folder as recipes/train.py + eval.py leave it, without any audio:
+    metrics.jsonl (``epochs``: (train acc, valid acc) per epoch), experiment.json, its
+    training split, hyperparams.yaml and eval/trials/results.json."""
+    import json
+
+    os.makedirs(os.path.join(folder, "eval", "trials"), exist_ok=True)
+    with open(os.path.join(folder, "metrics.jsonl"), "w") as handle:
+        for epoch, (train, valid) in enumerate(epochs, 1):
+            handle.write(json.dumps({"epoch": epoch, "lr": 1e-3, "margin": 0.2,
+                                     "train": {"loss": 1.0, "acc": train, "correct": 0, "samples": 912},
+                                     "valid": {"loss": 1.0, "acc": valid, "correct": 0, "samples": 96}}) + "\n\n")
+    train_csv = os.path.join(folder, "train_split.csv")
+    with open(train_csv, "w") as handle:
+        handle.write("ID,wav,spk_id\n" + "".join(f"u{i},wav/u{i}.wav,s{i % speakers}\n" for i in range(3 * speakers)))
+    with open(os.path.join(folder, "experiment.json"), "w") as handle:
+        json.dump({"train_csv": train_csv, "num_classes": num_classes or speakers, "data_folder": folder,
+                   "sample_rate": 16000}, handle)
+    with open(os.path.join(folder, "hyperparams.yaml"), "w") as handle:
+        handle.write("embedding_model: !new:custom_modules.res2net.Res2Net50\n")
+    results = {"experiment": os.path.abspath(folder), "trials": "/data/trials.txt", "n_target": 3000,
+               "n_nontarget": 3000, "systems": systems or {"none": {"eer": 0.205}},
+               "floor": None if floor_eer is None else {"eer": floor_eer}}
+    with open(os.path.join(folder, "eval", "trials", "results.json"), "w") as handle:
+        json.dump(results, handle)
+    return folder
+
+
+def test_training_figures_from_metrics_jsonl_and_experiment_json(tmp_path):
+    folder = write_evaluated_experiment(str(tmp_path / "exp"), [(0.5, 0.4), (0.99, 0.95)], speakers=16, num_classes=48)
+    # speakers are counted in the training split (num_classes counts speed-perturbed copies as classes)
+    assert read_training_figures(folder) == {"epoch": 2, "train_accuracy": 0.99, "valid_accuracy": 0.95, "num_speakers": 16}
+    with open(os.path.join(folder, "metrics.jsonl"), "a") as handle:  # a re-run that logged epoch 1 again
+        handle.write('{"epoch": 1, "train": {"acc": 0.1, "samples": 8}, "valid": {"acc": 0.1, "samples": 8}}\n')
+    assert read_final_accuracies(os.path.join(folder, "metrics.jsonl"))["train_accuracy"] == 0.99
+    os.remove(os.path.join(folder, "train_split.csv"))
+    assert read_training_figures(folder)["num_speakers"] == 48  # fallback: experiment.json's num_classes
+    os.remove(os.path.join(folder, "metrics.jsonl"))
+    with pytest.raises(NotApplicable, match="metrics.jsonl not found"):
+        read_training_figures(folder)  # a pretrained or exported model folder
+    floor = tmp_path / "floor"
+    floor.mkdir()
+    (floor / "hyperparams.yaml").write_text("embedding_model: !new:custom_modules.floor.CepstralStatistics\n")
+    with pytest.raises(NotApplicable, match="floor system itself"):
+        read_training_figures(str(floor))
+
+
+def test_cli_evaluated_runs_the_overfitting_check_from_results_json(tmp_path, capsys):
+    diagnose = load_diagnose()
+    folder = write_evaluated_experiment(str(tmp_path / "exp"), [(0.7, 0.6), (0.998, 0.979)], floor_eer=FLOOR)
+    assert diagnose.main(["--evaluated", folder]) == 0  # a WARN, not a FAIL
+    out = capsys.readouterr().out
+    assert "on 6000 trials of /data/trials.txt" in out
+    assert "WARN    speaker overfitting  closed-set accuracy 97.9% (validation, final epoch 2; training 99.8%) on 16" in out
+    assert "recipes/learning_curve.py" in out and out.strip().endswith("summary: 0 PASS, 1 WARN, 0 FAIL -> exit 0")
+    # the same from the eval folder or results.json itself, and with a stricter rule
+    results = os.path.join(folder, "eval", "trials", "results.json")
+    assert diagnose.main([f"--evaluated={results}", "--margin_points=1"]) == 0
+    assert "PASS    speaker overfitting" in capsys.readouterr().out
+    # an evaluation made before eval.py computed the floor: a note, or the floor's EER given in percent
+    old = write_evaluated_experiment(str(tmp_path / "old"), [(0.998, 0.979)], systems={"none": {"eer": 0.1883}})
+    assert diagnose.main(["--evaluated", old]) == 0
+    out = capsys.readouterr().out
+    assert "note: speaker overfitting check skipped: results.json has no floor EER" in out and "--floor_eer" in out
+    assert "summary: 0 PASS, 0 WARN, 0 FAIL" in out
+    assert diagnose.main(["--evaluated", old, "--floor_eer=17.97"]) == 0
+    assert "WARN    speaker overfitting" in capsys.readouterr().out
+    assert diagnose.main(["--evaluated", str(tmp_path / "nowhere")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL    evaluation" in out and "recipes/eval.py" in out

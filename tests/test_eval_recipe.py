@@ -1,5 +1,6 @@
 """recipes/eval.py end to end: a tiny trained experiment scored on its trial list."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from hyperpyyaml import load_hyperpyyaml
 
 from custom_modules.metrics import equal_error_rate, min_detection_cost
 from custom_modules.scoring import parse_trials
@@ -14,6 +16,13 @@ from custom_modules.scoring import parse_trials
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
         "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+
+
+def load_recipe(name):
+    spec = importlib.util.spec_from_file_location(f"{name}_recipe", os.path.join(ROOT, "recipes", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(*args):
@@ -105,3 +114,50 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
     assert json.load(open(os.path.join(out, "calibration.json")))["a"] == cal["a"]
     summary = open(os.path.join(out, "summary.md")).read()
     assert "Cllr" in summary and "bootstrap over the 2 speakers" in summary
+
+
+def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_experiment):
+    """Fast: only reads the evaluation that the shared tiny_experiment fixture already ran."""
+    from custom_modules.checks import check_speaker_overfitting, format_verdict
+
+    data, experiment = tiny_experiment
+    out = os.path.join(experiment, "eval", "trials")
+    results = json.load(open(os.path.join(out, "results.json")))
+    section, floor = results["speaker_overfitting"], results["floor"]
+    assert section["note"] is None and section["verdict"]["name"] == "speaker overfitting"
+    assert section["verdict"]["status"] in ("PASS", "WARN")
+    # the figures it was given: raw cosine EER, final epoch of metrics.jsonl, speakers of the training split
+    assert section["eer"] == pytest.approx(results["systems"]["none"]["eer"], abs=1e-9)
+    final = [json.loads(line) for line in open(os.path.join(experiment, "metrics.jsonl")) if line.strip()][-1]
+    assert (section["epoch"], section["train_accuracy"], section["valid_accuracy"]) == (
+        final["epoch"], final["train"]["acc"], final["valid"]["acc"])
+    assert section["num_speakers"] == 4 and section["floor_eer"] == floor["eer"]
+    expected = check_speaker_overfitting(section["train_accuracy"], section["valid_accuracy"], section["eer"],
+                                         floor["eer"], 4, epoch=section["epoch"])
+    assert section["verdict"] == expected._asdict()
+    assert format_verdict(expected) in open(os.path.join(out, "summary.md")).read()
+    # the floor: recipes/floor.py's default (20 MFCCs, the data folder's train.csv), on the same 28 trials
+    assert floor["n_mfcc"] == 20 and floor["train_utterances"] == 24
+    assert floor["train_csv"] == os.path.abspath(os.path.join(data, "train.csv")) and floor["seconds"] < 60
+
+
+def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_experiment, tmp_path):
+    """The floor EER stored with the model's evaluation is the one recipes/floor.py + eval.py
+    give on the same trials; the floor folder itself gets a note, no verdict (about 10 s,
+    most of it eval.py's plots)."""
+    data, experiment = tiny_experiment
+    floor = json.load(open(os.path.join(experiment, "eval", "trials", "results.json")))["floor"]
+    # in-process (no interpreter start-ups): build the floor folder and evaluate it on the same trials
+    built, evaluated = str(tmp_path / "floor"), str(tmp_path / "floor_eval")
+    load_recipe("floor").main(["--data_folder", data, "--output", built])
+    with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
+        hparams = load_hyperpyyaml(handle, {"experiment": built, "data_folder": data, "output_folder": evaluated,
+                                            "bootstrap_resamples": 0})
+    floor_results = load_recipe("eval").evaluate(hparams, "cpu")
+    assert floor_results == json.load(open(os.path.join(evaluated, "results.json")))
+    assert floor_results["systems"]["none"]["eer"] == pytest.approx(floor["eer"], abs=1e-6)
+    assert floor_results["systems"]["none"]["eer_threshold"] == pytest.approx(floor["eer_threshold"], abs=1e-6)
+    # the floor itself (a model folder without metrics.jsonl) is not checked: a note, no verdict, no floor run
+    assert floor_results["floor"] is None and floor_results["speaker_overfitting"]["verdict"] is None
+    assert "floor system itself" in floor_results["speaker_overfitting"]["note"]
+    assert "Note: speaker overfitting check skipped" in open(os.path.join(evaluated, "summary.md")).read()
