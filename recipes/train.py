@@ -248,7 +248,8 @@ def main(argv) -> None:
             train_csv=data.train_csv,
             valid_csv=data.valid_csv,
             sample_rate=hparams["sample_rate"],
-            num_classes=len(data.label_encoder),
+            num_classes=int(hparams["num_classes"]),  # classifier outputs (speakers x speeds)
+            train_speakers=len(data.label_encoder),
             train_utterances=len(data.train),
             valid_utterances=len(data.valid),
             heldout_csv=data.heldout_csv,

@@ -13,7 +13,11 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 def test_generated_baseline_hparams_are_up_to_date():
     from make_baseline_hparams import baseline
 
-    for source, size in (("hparams/res2net_am.yaml", "full"), ("hparams/res2net_am_demo.yaml", "demo")):
+    for source, size in (
+        ("hparams/res2net_am.yaml", "full"),
+        ("hparams/res2net_am_demo.yaml", "demo"),
+        ("hparams/res2net_am_smalldata.yaml", "smalldata"),
+    ):
         for loss in ("aam", "am"):
             name, text = baseline(source, loss, size)
             with open(os.path.join(ROOT, "hparams", f"{name}.yaml")) as handle:
@@ -35,3 +39,27 @@ def test_training_hparams_build_their_models(name, tiny_dataset, tmp_path):
 
     out = hparams["embedding_model"].eval()(torch.randn(2, 50, hparams["n_features"]), torch.ones(2))
     assert out.shape == (2, 1, hparams["embedding_dim"])
+
+
+@pytest.mark.parametrize("name", ["res2net_am_smalldata", "ecapa_am_smalldata", "ecapa_aam_smalldata"])
+def test_smalldata_hparams_size_the_head_for_speed_classes_and_switch_off(name, tmp_path):
+    """2 of 6 speakers held out, 3 speeds: 4 x 3 = 12 classes; every change has an off switch."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    from conftest import write_synthetic_speakers
+
+    data = os.path.dirname(write_synthetic_speakers(str(tmp_path / "data"), speakers=6, utterances=3))
+    base = {"data_folder": data, "output_folder": str(tmp_path / "exp"), "valid_speakers": 2}
+    with open(os.path.join(ROOT, "hparams", f"{name}.yaml")) as handle:
+        hparams = load_hyperpyyaml(handle, base)
+    assert hparams["train_speakers"] == 4 and hparams["num_classes"] == 12 and hparams["classes_per_speaker"] == 3
+    assert hparams["classifier"].num_classes == 12
+    assert hparams["augmentation"].active_steps == ["speed", "noise", "babble", "reverb"]
+    assert hparams["min_crop_seconds"] == 0.6 and hparams["feature_masking"].prob == 0.6
+    off = {**base, "speeds": [100], "min_crop_seconds": None, "mask_prob": 0.0, "noise_prob": 0.0,
+           "babble_prob": 0.0, "reverb_prob": 0.0, "valid_speakers": 0}
+    with open(os.path.join(ROOT, "hparams", f"{name}.yaml")) as handle:
+        hparams = load_hyperpyyaml(handle, off)
+    assert hparams["num_classes"] == 6 and hparams["classes_per_speaker"] == 1
+    assert hparams["augmentation"].num_classes(6) == 6
+    assert hparams["min_crop_seconds"] is None and hparams["feature_masking"].prob == 0.0
