@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Learning curve: EER against the number of training speakers, for one recipe.
+
+    python recipes/learning_curve.py hparams/res2net_am_demo.yaml --speakers 4,8,12,16 \
+        --data_folder ../shared/data/dev --name res2net_demo_curve [--number_of_epochs=4 --seed=1986 ...]
+
+Trains the same recipe (hparams, overrides, epochs, seed) with recipes/train.py on nested
+subsets of the training speakers of <data_folder>/train.csv: one permutation of the
+speakers is drawn from the seed, and the k-speaker subset is its first k speakers, so the
+4-speaker set is inside the 8-speaker set, and so on. Each model is evaluated with
+recipes/eval.py on the same trial list (--trials, default <data_folder>/trials.txt, with
+--test_annotation, default <data_folder>/test.csv; relative paths in it start from
+--data_folder). Every argument this command does not know is passed on to train.py.
+
+Writes (nothing the user made is touched; other files in results/<name>/, e.g. a
+compare.py table, are left alone):
+  exp/learning_curve/<name>/configuration.json    what defines the curve (not the counts)
+  exp/learning_curve/<name>/data_<k>spk/          train.csv (+ valid.csv when the data
+                                                  folder has one, same speakers), test.csv;
+                                                  absolute audio paths
+  exp/learning_curve/<name>/<k>spk/<seed>/        the train.py output, eval in eval/<trials stem>/
+  results/<name>/learning_curve.md, .json, .png   the table, the data, EER (%) with 95% bars
+
+Resumable: re-running the same command skips every subset whose results.json exists, and
+train.py resumes an interrupted subset from its last checkpoint. The same configuration with
+more counts extends the curve. A different configuration under the same --name (another
+seed, hparams file or its content, data folder, overrides, trials) is refused before
+anything is trained or written: choose another --name. valid_speakers must be 0 (train.py
+would draw held-out speakers anew inside each subset, so the training sets would not be nested).
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Dict, List, Optional, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
+from custom_modules.learning_curve import (  # noqa: E402
+    LearningCurveError,
+    build_report,
+    check_no_heldout_speakers,
+    check_speaker_counts,
+    check_train_overrides,
+    configuration_differences,
+    curve_markdown,
+    curve_point,
+    hparams_seed,
+    nested_subsets,
+    override_args,
+    parse_overrides,
+    parse_speaker_counts,
+    plot_learning_curve,
+    speaker_order,
+    write_subset_folder,
+)
+
+CONFIG_FILE = "configuration.json"
+OUTPUTS = ("learning_curve.md", "learning_curve.json", "learning_curve.png")
+RUN_ONLY_OPTIONS = ("noprogressbar", "device", "num_workers")  # change speed or display, not the model
+
+
+def parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("hparams", help="the training hparams file (as for recipes/train.py)")
+    parser.add_argument("--speakers", required=True, help="increasing speaker counts, e.g. 4,8,12,16")
+    parser.add_argument("--data_folder", required=True, help="folder with train.csv (and valid.csv, test.csv, trials.txt)")
+    parser.add_argument("--name", required=True, help="results/<name>/ and exp/learning_curve/<name>/ receive the outputs")
+    parser.add_argument("--trials", help="trial list (default: <data_folder>/trials.txt)")
+    parser.add_argument("--test_annotation", help="CSV of the trial utterances (default: <data_folder>/test.csv)")
+    parser.add_argument("--score_norm", default="none", choices=["none", "z", "t", "s", "as"],
+                        help="which scores the curve reports (eval.py also computes raw scores)")
+    parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "learning_curve"),
+                        help="<exp_root>/<name>/ receives the subset data folders and training runs")
+    parser.add_argument("--output_root", default=os.path.join(ROOT, "results"),
+                        help="<output_root>/<name>/ receives learning_curve.md, .json and .png")
+    return parser.parse_known_args(argv)
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def check_previous(config: Dict, config_path: str, results_folder: str) -> None:
+    """Refuse a --name already used by another configuration (before anything is written)."""
+    if os.path.isfile(config_path):
+        with open(config_path) as handle:
+            differences = configuration_differences(json.load(handle), config)
+        if differences:
+            raise SystemExit(
+                f"error: {os.path.dirname(config_path)} holds a learning curve of another configuration:\n  "
+                + "\n  ".join(differences)
+                + f"\nIts checkpoints would be resumed with the new settings. Choose another --name, or delete that "
+                f"folder (and {results_folder}) to start this one afresh."
+            )
+    report_path = os.path.join(results_folder, "learning_curve.json")
+    if os.path.isfile(report_path):
+        with open(report_path) as handle:
+            differences = configuration_differences(json.load(handle).get("configuration", {}), config)
+        if differences:
+            raise SystemExit(
+                f"error: {results_folder} holds a learning curve of another configuration:\n  "
+                + "\n  ".join(differences) + "\nChoose another --name (nothing was trained or written)."
+            )
+    else:
+        ours = [f for f in OUTPUTS if os.path.exists(os.path.join(results_folder, f))]
+        if ours:
+            raise SystemExit(
+                f"error: {results_folder} already has {ours} but no learning_curve.json, so they were not written "
+                f"by this command for this configuration; choose another --name (nothing was trained or written)."
+            )
+
+
+def run(cmd: List[str], what: str) -> None:
+    print("$ " + " ".join(cmd), flush=True)
+    code = subprocess.run(cmd).returncode
+    if code != 0:
+        raise SystemExit(
+            f"error: {what} failed (exit code {code}; its messages are above). Fix the cause and run the same "
+            f"command again: finished subsets are kept and training resumes from its last checkpoint."
+        )
+
+
+def finished(results_path: str, score_norm: str) -> bool:
+    if not os.path.isfile(results_path):
+        return False
+    with open(results_path) as handle:
+        return score_norm in json.load(handle).get("systems", {})
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args, extra = parse_args(argv)
+    try:
+        counts = parse_speaker_counts(args.speakers)
+        overrides = parse_overrides(extra)
+        check_train_overrides(overrides)
+    except LearningCurveError as error:
+        raise SystemExit(f"error: {error}") from None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
+        raise SystemExit(f"error: --name {args.name!r}: use a plain folder name (letters, digits, _ . -)")
+    if not os.path.isfile(args.hparams):
+        raise SystemExit(f"error: hparams file {args.hparams!r} not found (e.g. hparams/res2net_am_demo.yaml)")
+    with open(args.hparams) as handle:
+        hparams_text = handle.read()
+    data_folder = os.path.abspath(args.data_folder)
+    trials = os.path.abspath(args.trials or os.path.join(data_folder, "trials.txt"))
+    test_csv = os.path.abspath(args.test_annotation or os.path.join(data_folder, "test.csv"))
+    if not os.path.isdir(data_folder):
+        raise SystemExit(f"error: data folder {args.data_folder!r} not found; pass --data_folder=<folder with train.csv> "
+                         f"(the dev set is ../shared/data/dev; recipes/prepare.py prepares your own data)")
+    for path, option in ((trials, "--trials"), (test_csv, "--test_annotation")):
+        if not os.path.isfile(path):
+            raise SystemExit(f"error: {path} not found: every subset is evaluated on the same trials; "
+                             f"pass {option}=<file>")
+    valid_path = os.path.join(data_folder, "valid.csv")
+    try:
+        seed = hparams_seed(hparams_text, overrides)
+        check_no_heldout_speakers(hparams_text, overrides)
+        train_rows = read_speaker_csv(os.path.join(data_folder, "train.csv"))
+        valid_rows = read_speaker_csv(valid_path) if os.path.isfile(valid_path) else None
+        test_rows = read_speaker_csv(test_csv)
+        order = speaker_order([r["spk_id"] for r in train_rows], seed)
+        check_speaker_counts(counts, len(order))
+    except (LearningCurveError, DataError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+    config = {
+        "hparams_file": os.path.abspath(args.hparams),
+        "hparams_sha256": file_sha256(args.hparams),
+        "data_folder": data_folder,
+        "valid_csv": valid_path if valid_rows is not None else None,
+        "seed": seed,
+        "speaker_order": order,
+        "train_args": override_args({k: v for k, v in overrides.items() if k not in RUN_ONLY_OPTIONS + ("seed",)}),
+        "trials": trials,
+        "test_annotation": test_csv,
+        "score_norm": args.score_norm,
+    }
+    exp_folder = os.path.join(os.path.abspath(args.exp_root), args.name)
+    results_folder = os.path.join(os.path.abspath(args.output_root), args.name)
+    config_path = os.path.join(exp_folder, CONFIG_FILE)
+    check_previous(config, config_path, results_folder)
+    os.makedirs(exp_folder, exist_ok=True)
+    with open(config_path, "w") as handle:
+        json.dump(config, handle, indent=2)
+
+    train_args = override_args({**overrides, "seed": str(seed)})
+    stem = os.path.splitext(os.path.basename(trials))[0]
+    norms = ",".join(dict.fromkeys(["none", args.score_norm]))
+    device = [f"--device={overrides['device']}"] if overrides.get("device") else []
+    points = []
+    for count, speakers in nested_subsets(order, counts).items():
+        data_k = os.path.join(exp_folder, f"data_{count}spk")
+        out_k = os.path.join(exp_folder, f"{count}spk", str(seed))
+        eval_k = os.path.join(out_k, "eval", stem)
+        results_path = os.path.join(eval_k, "results.json")
+        try:
+            paths = write_subset_folder(data_k, speakers, data_folder, train_rows, valid_rows, test_rows)
+        except LearningCurveError as error:
+            raise SystemExit(f"error: {error}") from None
+        if finished(results_path, args.score_norm):
+            print(f"{count} speakers: done already ({results_path}), not retrained", flush=True)
+        else:
+            print(f"{count} speakers: training on {data_k} -> {out_k}", flush=True)
+            run([sys.executable, os.path.join(ROOT, "recipes", "train.py"), os.path.abspath(args.hparams),
+                 f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args], f"training the {count}-speaker subset")
+            run([sys.executable, os.path.join(ROOT, "recipes", "eval.py"), os.path.join(ROOT, "hparams", "eval.yaml"),
+                 f"--experiment={out_k}", f"--data_folder={data_k}", f"--trials={trials}",
+                 f"--test_annotation={paths['test']}", f"--score_norm={norms}", f"--output_folder={eval_k}", *device],
+                f"evaluating the {count}-speaker subset")
+        points.append(curve_point(count, speakers, out_k, results_path, args.score_norm))
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    try:
+        report = build_report(args.name, config, points, datetime.datetime.now().isoformat(timespec="seconds"),
+                              commit or "unknown")
+    except LearningCurveError as error:
+        raise SystemExit(f"error: {error}") from None
+    os.makedirs(results_folder, exist_ok=True)
+    with open(os.path.join(results_folder, "learning_curve.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    text = curve_markdown(report)
+    with open(os.path.join(results_folder, "learning_curve.md"), "w") as handle:
+        handle.write(text)
+    plot_learning_curve(points, os.path.join(results_folder, "learning_curve.png"),
+                        title=f"{args.name}: {os.path.basename(args.hparams)}, seed {seed}")
+    print(text)
+    print(f"outputs in {results_folder}")
+
+
+if __name__ == "__main__":
+    main()
