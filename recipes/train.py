@@ -194,6 +194,12 @@ def load_hparams(argv):
             f"  torchrun --nproc_per_node=2 recipes/train.py {hparams_file} --distributed_backend=gloo   (CPU)\n"
             f"  torchrun --nproc_per_node=<GPUs> recipes/train.py {hparams_file}                          (GPUs, nccl)"
         )
+    device = str(run_opts.get("device", "cuda:0" if torch.cuda.is_available() else "cpu"))
+    if run_opts.get("precision") == "fp16" and not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise SystemExit(
+            f"error: --precision=fp16 needs a CUDA GPU (float16 autocast with a gradient scaler); "
+            f"this run is on {device}: use --precision=bf16 on CPUs"
+        )
     with open(hparams_file) as fin:
         try:
             hparams = load_hyperpyyaml(fin, overrides)

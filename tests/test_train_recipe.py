@@ -88,6 +88,23 @@ def test_bf16_autocast_trains_with_finite_losses(tiny_dataset, tmp_path):
             assert math.isfinite(record[split]["loss"]) and record[split]["samples"] > 0
 
 
+def test_fp16_without_a_gpu_says_use_bf16(tiny_dataset, tmp_path):
+    run = train(tiny_dataset, str(tmp_path / "exp"), "--debug", "--precision=fp16", "--device=cpu")
+    assert run.returncode != 0
+    assert "--precision=fp16 needs a CUDA GPU" in run.stderr and "--precision=bf16" in run.stderr
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="fp16 autocast needs a CUDA GPU")
+def test_fp16_autocast_trains_with_finite_losses_on_gpu(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    run = train(tiny_dataset, out, "--debug", "--precision=fp16", "--device=cuda:0")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "--precision=fp16" in run.stderr + run.stdout
+    for record in records(out):
+        for split in ("train", "valid"):
+            assert math.isfinite(record[split]["loss"]) and record[split]["samples"] > 0
+
+
 def test_heldout_speakers_drive_checkpoint_selection(tiny_dataset, tmp_path):
     """valid_speakers=2: 2 whole speakers never trained on; their all-pairs EER is logged each
     epoch, saved in the checkpoint meta, and eval's checkpoint=auto picks its minimum."""
