@@ -13,7 +13,7 @@ numbers involved. Three entry points put them together:
   counted on margin-free vs margin-penalised logits, and embedding collapse.
 
 :func:`format_table` prints verdicts; ``recipes/diagnose.py`` is the command line.
-After evaluation, :func:`check_speaker_overfitting` (the final epoch's accuracies from
+After evaluation, :func:`check_speaker_overfitting` (the evaluated epoch's accuracies from
 :func:`read_training_figures`, the EER and the no-learning floor's EER on the same trials)
 runs at the end of ``recipes/eval.py`` and in ``recipes/diagnose.py --evaluated``.
 
@@ -714,7 +714,7 @@ def check_speaker_overfitting(
     ``margin_points`` of the no-learning floor's EER, or worse: the model tells its training
     speakers apart but has not learned voices (WARN ``speaker overfitting``).
 
-    The closed-set accuracy is the final epoch's validation accuracy (held-out utterances
+    The closed-set accuracy is the evaluated epoch's validation accuracy (held-out utterances
     of the training speakers) when there is one, else the training accuracy; both are
     reported. The floor (:mod:`custom_modules.floor`: cepstral mean + std, cosine) is what
     a system gets without learning anything; a model within a few points of it has learned
@@ -748,9 +748,9 @@ def check_speaker_overfitting(
     -------
     >>> v = check_speaker_overfitting(0.998, 0.979, 0.205, 0.217, 16, epoch=12)
     >>> print(v.status, v.reason)
-    WARN closed-set accuracy 97.9% (validation, final epoch 12; training 99.8%) on 16 training speakers, but the EER on the trials is 20.50%, only 1.20 points below the no-learning floor's 21.70% (within 2 points): the model separates its 16 training speakers but has learned little about unseen voices, and training longer on the same speakers will not change that
+    WARN closed-set accuracy 97.9% (validation, epoch 12; training 99.8%) on 16 training speakers, but the EER on the trials is 20.50%, only 1.20 points below the no-learning floor's 21.70% (within 2 points): the model separates its 16 training speakers but has learned little about unseen voices, and training longer on the same speakers will not change that
     >>> print(check_speaker_overfitting(1.0, None, 0.1883, 0.217, 16).reason)   # 2.87 points below
-    closed-set accuracy 100.0% (training, final epoch; no closed-set validation) on 16 training speakers; EER on the trials 18.83%, 2.87 points below the no-learning floor's 21.70%: more than 2 points better than the floor, so not the overfitting signature
+    closed-set accuracy 100.0% (training, last epoch; no closed-set validation) on 16 training speakers; EER on the trials 18.83%, 2.87 points below the no-learning floor's 21.70%: more than 2 points better than the floor, so not the overfitting signature
     >>> check_speaker_overfitting(0.768, 0.594, 0.236, 0.217, 16).status   # undertrained, not overfitted
     'PASS'
     """
@@ -762,7 +762,7 @@ def check_speaker_overfitting(
     if train_accuracy is None and valid_accuracy is None:
         raise ValueError("no closed-set accuracy: give train_accuracy or valid_accuracy")
     which, accuracy = ("validation", valid_accuracy) if valid_accuracy is not None else ("training", train_accuracy)
-    parts = [which + (f", final epoch {epoch}" if epoch is not None else ", final epoch")]
+    parts = [which + (f", epoch {epoch}" if epoch is not None else ", last epoch")]
     if which == "validation" and train_accuracy is not None:
         parts.append(f"training {100 * float(train_accuracy):.1f}%")
     elif which == "training":
@@ -798,8 +798,9 @@ def check_speaker_overfitting(
     )
 
 
-def read_final_accuracies(metrics_file: str) -> Dict[str, Any]:
-    """The last epoch's accuracies from a ``metrics.jsonl`` of ``recipes/train.py``.
+def read_final_accuracies(metrics_file: str, epoch: Optional[int] = None) -> Dict[str, Any]:
+    """The last epoch's (or the given ``epoch``'s) accuracies from a ``metrics.jsonl`` of
+    ``recipes/train.py``; an epoch that is not in the file falls back to the last one.
 
     Each line is ``{"epoch": e, ..., "train": {"acc": ...} | null, "valid": {"acc": ..., "samples": n}}``;
     the line with the highest epoch wins (the last of equals, for a re-run). A split with
@@ -820,11 +821,13 @@ def read_final_accuracies(metrics_file: str) -> Dict[str, Any]:
     >>> _ = open(path, "w").write("".join(json.dumps(line) + "\\n" for line in lines))
     >>> read_final_accuracies(path)
     {'epoch': 2, 'train_accuracy': 0.75, 'valid_accuracy': None}
+    >>> read_final_accuracies(path, epoch=1)
+    {'epoch': 1, 'train_accuracy': 0.5, 'valid_accuracy': 0.25}
     """
     if not os.path.isfile(metrics_file):
         raise NotApplicable(f"{metrics_file} not found: no closed-set accuracy to compare with the EER "
                             f"(a pretrained or exported model folder, or a run that finished no epoch)")
-    final = None
+    final = chosen = None
     with open(metrics_file) as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -837,6 +840,9 @@ def read_final_accuracies(metrics_file: str) -> Dict[str, Any]:
                 raise NotApplicable(f"{metrics_file}, line {number}: not an epoch record")
             if final is None or int(record.get("epoch") or 0) >= int(final.get("epoch") or 0):
                 final = record
+            if epoch is not None and int(record.get("epoch") or 0) == int(epoch):
+                chosen = record
+    final = chosen or final
 
     def accuracy(stats: Optional[dict]) -> Optional[float]:
         if not stats or stats.get("acc") is None or not stats.get("samples", 1):
@@ -858,9 +864,10 @@ def is_floor_folder(folder: str) -> bool:
         return FLOOR_MARKER in handle.read()
 
 
-def read_training_figures(folder: str) -> Dict[str, Any]:
-    """What :func:`check_speaker_overfitting` needs from a training output folder: the final
-    epoch's accuracies (``metrics.jsonl``) and the number of training speakers.
+def read_training_figures(folder: str, epoch: Optional[int] = None) -> Dict[str, Any]:
+    """What :func:`check_speaker_overfitting` needs from a training output folder: the
+    accuracies of ``epoch`` (the evaluated checkpoint's; default the final epoch) from
+    ``metrics.jsonl``, and the number of training speakers.
 
     The speakers are counted in the training split that ``experiment.json`` names
     (``train_csv``), else taken from its ``num_classes`` (which counts classes: more than
@@ -878,7 +885,7 @@ def read_training_figures(folder: str) -> Dict[str, Any]:
 
     if is_floor_folder(folder):
         raise NotApplicable(f"{folder} is the no-learning floor system itself: nothing to compare it with")
-    figures = read_final_accuracies(os.path.join(folder, "metrics.jsonl"))
+    figures = read_final_accuracies(os.path.join(folder, "metrics.jsonl"), epoch)
     if figures["train_accuracy"] is None and figures["valid_accuracy"] is None:
         raise NotApplicable(f"{os.path.join(folder, 'metrics.jsonl')}: epoch {figures['epoch']} has no accuracy")
     record_path = os.path.join(folder, RECORD)

@@ -15,7 +15,7 @@
    score), results.json, summary.md, det.png, score_hist.png, embeddings.npz.
 5. Speaker overfitting check (custom_modules/checks.py): the no-learning floor system
    (recipes/floor.py with its defaults: 20 MFCCs, the data folder's train.csv) is
-   built and scored on the same trials (seconds), and a final-epoch closed-set accuracy above
+   built and scored on the same trials (seconds), and a closed-set accuracy (of the evaluated checkpoint's epoch) above
    90% with a raw-cosine EER within 2 points of the floor's (or worse) gives WARN "speaker
    overfitting" with the remedies; otherwise PASS with the figures. Skipped, with a note, for
    model folders without metrics.jsonl (pretrained, exported, the floor itself).
@@ -182,6 +182,18 @@ def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, lab
     }
 
 
+def checkpoint_epoch(checkpoint: str) -> Optional[int]:
+    """The epoch a SpeechBrain checkpoint folder records in its CKPT.yaml meta, if any."""
+    import yaml
+
+    try:
+        with open(os.path.join(checkpoint, "CKPT.yaml")) as handle:
+            epoch = (yaml.safe_load(handle) or {}).get("epoch")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return int(epoch) if epoch is not None else None
+
+
 def speaker_overfitting(experiment: Experiment, trials: list, rows: list, index: dict, raw: np.ndarray,
                         labels: np.ndarray, data_folder: str, hparams: dict, device: str) -> Tuple[dict, Optional[dict]]:
     """The speaker overfitting check of an evaluated experiment: (results.json section, floor
@@ -189,7 +201,7 @@ def speaker_overfitting(experiment: Experiment, trials: list, rows: list, index:
     record (pretrained, exported, the floor itself) or when the floor cannot be built."""
     # a diagnostic never costs the evaluation: whatever stops it becomes the note
     try:
-        figures = read_training_figures(hparams["experiment"])
+        figures = read_training_figures(hparams["experiment"], checkpoint_epoch(experiment.checkpoint))
     except (NotApplicable, ValueError) as reason:
         return {"verdict": None, "note": f"speaker overfitting check skipped: {reason}"}, None
     try:

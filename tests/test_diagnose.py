@@ -334,7 +334,7 @@ def test_speaker_overfitting_accuracy_boundary_is_strictly_above_90_percent():
     # without closed-set validation, the training accuracy decides
     assert check_speaker_overfitting(0.90, None, FLOOR, FLOOR, 16).status == PASS
     no_valid = check_speaker_overfitting(0.91, None, FLOOR, FLOOR, 16)
-    assert no_valid.status == WARN and "(training, final epoch; no closed-set validation)" in no_valid.reason
+    assert no_valid.status == WARN and "(training, last epoch; no closed-set validation)" in no_valid.reason
     assert check_speaker_overfitting(0.5, 0.95, FLOOR, FLOOR, 16, accuracy_threshold=0.96).status == PASS
 
 
@@ -361,7 +361,7 @@ def test_speaker_overfitting_eer_boundary_is_2_points_below_the_floor_inclusive(
 def test_speaker_overfitting_message_names_speakers_figures_and_remedies():
     warn = check_speaker_overfitting(0.998, 0.979, 0.205, FLOOR, 16, epoch=12)
     assert warn.name == "speaker overfitting" and warn.status == WARN
-    for figure in ("closed-set accuracy 97.9% (validation, final epoch 12; training 99.8%)", "16 training speakers",
+    for figure in ("closed-set accuracy 97.9% (validation, epoch 12; training 99.8%)", "16 training speakers",
                    "20.50%", "only 1.20 points below the no-learning floor's 21.70% (within 2 points)"):
         assert figure in warn.reason, figure
     for remedy in ("speed perturbation", "new speakers", "random crops shorter than the utterance",
@@ -435,7 +435,7 @@ def test_cli_evaluated_runs_the_overfitting_check_from_results_json(tmp_path, ca
     assert diagnose.main(["--evaluated", folder]) == 0  # a WARN, not a FAIL
     out = capsys.readouterr().out
     assert "on 6000 trials of /data/trials.txt" in out
-    assert "WARN    speaker overfitting  closed-set accuracy 97.9% (validation, final epoch 2; training 99.8%) on 16" in out
+    assert "WARN    speaker overfitting  closed-set accuracy 97.9% (validation, epoch 2; training 99.8%) on 16" in out
     assert "recipes/learning_curve.py" in out and out.strip().endswith("summary: 0 PASS, 1 WARN, 0 FAIL -> exit 0")
     # the same from the eval folder or results.json itself, and with a stricter rule
     results = os.path.join(folder, "eval", "trials", "results.json")
