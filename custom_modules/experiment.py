@@ -27,6 +27,7 @@ __all__ = [
     "load_pretrained",
     "load_experiment",
     "default_eval_folder",
+    "checkpoint_epoch",
 ]
 
 RECORD = "experiment.json"
@@ -178,3 +179,24 @@ def default_eval_folder(folder: str, trials_stem: str) -> str:
         name = os.path.basename(os.path.normpath(os.path.abspath(folder)))
         return os.path.join("exp", "pretrained", name, "eval", trials_stem)
     return os.path.join(folder, "eval", trials_stem)
+
+
+def checkpoint_epoch(checkpoint: str) -> Optional[int]:
+    """The epoch a SpeechBrain checkpoint folder records in its ``CKPT.yaml`` meta, if any.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "CKPT.yaml"), "w").write("epoch: 8\\nvalid_eer: 0.1\\n")
+    >>> checkpoint_epoch(folder), checkpoint_epoch(os.path.join(folder, "missing"))
+    (8, None)
+    """
+    import yaml
+
+    try:
+        with open(os.path.join(checkpoint, "CKPT.yaml")) as handle:
+            epoch = (yaml.safe_load(handle) or {}).get("epoch")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return int(epoch) if epoch is not None else None

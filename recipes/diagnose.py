@@ -45,6 +45,7 @@ from custom_modules.checks import (  # noqa: E402
     run_config_checks,
 )
 from custom_modules.dataio import DataError  # noqa: E402
+from custom_modules.experiment import checkpoint_epoch  # noqa: E402
 
 
 def parse_probe_options(argv):
@@ -115,7 +116,8 @@ def evaluated_main(argv) -> int:
         eer = section.get("eer", results["systems"].get("none", {}).get("eer"))
         floor_eer = args.floor_eer / 100 if args.floor_eer is not None else (results.get("floor") or {}).get("eer")
         try:
-            figures = read_training_figures(experiment)
+            # the evaluated checkpoint's epoch (results.json names the checkpoint), else the last
+            figures = read_training_figures(experiment, checkpoint_epoch(results.get("checkpoint") or ""))
             if eer is None:
                 raise NotApplicable("results.json has no raw-cosine EER; re-run recipes/eval.py with --score_norm=none")
             if floor_eer is None:

@@ -52,7 +52,7 @@ from custom_modules.checks import (  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
 from custom_modules.experiment import (  # noqa: E402
-    Experiment, ExperimentError, default_eval_folder, load_experiment, load_pretrained,
+    Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, load_experiment, load_pretrained,
 )
 from custom_modules.metrics import equal_error_rate, verification_metrics  # noqa: E402
 from custom_modules.plots import plot_det, plot_score_histogram  # noqa: E402
@@ -180,18 +180,6 @@ def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, lab
         "train_utterances": len(subset),
         "seconds": round(time.time() - start, 1),
     }
-
-
-def checkpoint_epoch(checkpoint: str) -> Optional[int]:
-    """The epoch a SpeechBrain checkpoint folder records in its CKPT.yaml meta, if any."""
-    import yaml
-
-    try:
-        with open(os.path.join(checkpoint, "CKPT.yaml")) as handle:
-            epoch = (yaml.safe_load(handle) or {}).get("epoch")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    return int(epoch) if epoch is not None else None
 
 
 def speaker_overfitting(experiment: Experiment, trials: list, rows: list, index: dict, raw: np.ndarray,
