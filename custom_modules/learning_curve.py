@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -817,7 +818,7 @@ def plot_learning_curve(points: Sequence[Mapping[str, Any]], path: str, title: s
     ax.set_xticks(x, [str(int(v)) for v in x])
     ax.set_xlabel("training speakers")
     ax.set_ylabel("EER (%)")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 60), fontsize=10)
     ax.grid(True, lw=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
