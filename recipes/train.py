@@ -11,6 +11,14 @@ counted on the margin-free cosines, and closed-set validation accuracy on held-o
 utterances of the training speakers. Accuracy on training speakers says little about
 verification of new speakers: use recipes/eval.py (EER, minDCF on trials) for that.
 
+With valid_speakers: N, N whole training speakers are held out and the EER of all pairs of
+their utterances is logged each epoch (heldout_eer), stored with the checkpoint (eval's
+checkpoint=auto takes the lowest) and, with EpochCounterWithStopper, stops training early.
+Training-only augmentation comes from the hparams when present: min_crop_seconds (one
+random crop length per batch), augmentation (waveforms and labels: speed classes, noise,
+babble, reverberation) and feature_masking (normalised features); see
+hparams/res2net_am_smalldata.yaml.
+
 Interrupted runs resume from the last checkpoint in <output_folder>/save.
 
 Authors: the res2net-sv developers.
