@@ -8,7 +8,7 @@ DATA ?= ../shared/data/dev
 PY = $(shell scripts/ensure_env.sh)
 PYTEST_ARGS ?= -q
 
-.PHONY: env test demo bench bench-metrics
+.PHONY: env test demo bench bench-metrics ablation learning-curve
 
 env:
 	@scripts/ensure_env.sh >/dev/null && echo "environment: $$(scripts/ensure_env.sh)"
@@ -44,3 +44,15 @@ bench: env
 
 bench-metrics: env
 	$(PY) scripts/benchmark_metrics.py
+
+# The few-speakers studies behind the README's "Results with few speakers" (hours on a CPU;
+# both resume where they stopped): the one-change-at-a-time ablation of the small-data
+# recipe, and EER against the number of training speakers.
+SYSTEM ?= ecapa_am
+EPOCHS ?= 12
+ablation: env
+	DATA=$(DATA) scripts/run_smalldata_ablation.sh $(SYSTEM) $(EPOCHS) 1986
+
+learning-curve: env
+	$(PY) recipes/learning_curve.py hparams/ecapa_am_demo.yaml --speakers 4,8,12,16 --data_folder $(DATA) \
+	    --name learning_curve_ecapa_am_demo_e4 --number_of_epochs=4 --seed=1986 --noprogressbar
