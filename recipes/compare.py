@@ -95,7 +95,7 @@ def training_seconds(folder: str) -> Dict[str, Optional[float]]:
 
 
 def describe_system(folder: str, args, out_folder: str) -> Dict:
-    experiment = load_experiment(folder, "last")
+    experiment = load_experiment(folder, "last")  # for the encoder's size and cost only
     results = evaluation(folder, args)
     metrics = results["systems"][args.score_norm]
     scores_file = os.path.join(default_eval_folder(folder, os.path.splitext(os.path.basename(results["trials"]))[0]),
@@ -113,7 +113,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "system": label,
         "name": label.split("/")[0],
         "folder": os.path.abspath(folder),
-        "checkpoint": os.path.basename(experiment.checkpoint),
+        "checkpoint": os.path.basename(results.get("checkpoint") or experiment.checkpoint),  # the evaluated one
         "eer": metrics["eer"],
         "eer_interval_95": (interval["eer"]["low"], interval["eer"]["high"]),
         "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in metrics["min_dcf"]},
