@@ -49,6 +49,8 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
         assert row["n_speakers"] == 2 and row["bootstrap_warning"]  # 2 test speakers: one pair, a warning
         assert row["training"]["epochs"] == 1 and row["training"]["seconds_per_epoch"] > 0
         assert row["embedding_audio_seconds_per_second"] > 0
+        evaluated = json.loads(open(os.path.join(folder, "eval", "trials", "results.json")).read())["checkpoint"]
+        assert row["checkpoint"] == os.path.basename(evaluated)
         assert (out / row["hparams_copy"]).read_text() == open(os.path.join(folder, "hyperparams.yaml")).read()
     assert report["systems"][2]["parameters"] != report["systems"][0]["parameters"]
     diffs = report["paired_differences"]
