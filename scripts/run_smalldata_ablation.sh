@@ -14,8 +14,10 @@ PY=$(scripts/ensure_env.sh)
 
 names=(none crops speed masking noise heldout)
 # switches of each change, off; row k switches on changes 1..k
+# (change 5, selection on 3 held-out speakers, is off in the hparams file: row 5 switches it on)
 off=("" "--min_crop_seconds=null" "--speeds=[100]" "--mask_prob=0.0"
      "--noise_prob=0.0 --babble_prob=0.0 --reverb_prob=0.0" "--valid_speakers=0")
+on5="--valid_speakers=3"
 
 experiment() {  # row -> experiment name
   if [ "$1" = 0 ]; then echo "${system}_demo_e${epochs}"; else echo "${system}_sd$1_${names[$1]}_e${epochs}"; fi
@@ -28,6 +30,7 @@ for row in $rows; do
   else
     args=("hparams/${system}_smalldata.yaml")
     for ((k = row + 1; k <= 5; k++)); do read -ra switch <<< "${off[$k]}"; args+=("${switch[@]}"); done
+    if [ "$row" = 5 ]; then args+=("$on5"); fi
   fi
   echo "== row $row (${names[$row]}): $name ${args[*]:1}"
   "$PY" recipes/train.py "${args[@]}" --data_folder="$data" --number_of_epochs="$epochs" --seed="$seed" \
