@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn import SyncBatchNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.augmentation import random_batch_crop  # noqa: E402
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings  # noqa: E402
@@ -64,8 +65,6 @@ class SpeakerBrain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             min_crop = getattr(self.hparams, "min_crop_seconds", None)  # one random length per batch
             if min_crop:
-                from custom_modules.augmentation import random_batch_crop
-
                 rate, crop = self.hparams.sample_rate, self.hparams.crop_seconds
                 wavs, lens = random_batch_crop(wavs, lens, int(min_crop * rate), int(crop * rate))
             augmentation = getattr(self.hparams, "augmentation", None)
