@@ -88,6 +88,7 @@ __all__ = [
     "speaker_bootstrap",
     "speaker_bootstrap_trials",
     "paired_speaker_bootstrap",
+    "seed_averaged_paired_bootstrap",
     "SAME_SPEAKER_WEIGHTS",
 ]
 
@@ -546,16 +547,17 @@ def _draw_counts(rng: np.random.Generator, n_speakers: int, rows: int) -> np.nda
 
 
 def _prepare(score_lists: Sequence[ArrayLike], labels, enrol_speakers, test_speakers, p_targets,
-             resamples, seed, confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight):
+             resamples, seed, confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight,
+             names: Optional[Sequence[str]] = None):
     """Validate everything and build one _SortedTrials per score list."""
-    if len(score_lists) == 1:
-        systems = [validate_scores(score_lists[0], "scores")]
-    else:
-        systems = [validate_scores(score_lists[0], "scores_a"), validate_scores(score_lists[1], "scores_b")]
-        if systems[0].size != systems[1].size:
+    if names is None:
+        names = ["scores"] if len(score_lists) == 1 else ["scores_a", "scores_b"]
+    systems = [validate_scores(scores, name) for scores, name in zip(score_lists, names)]
+    for system, name in zip(systems[1:], names[1:]):
+        if system.size != systems[0].size:
             raise ValueError(
-                f"scores_a has {systems[0].size} trials and scores_b {systems[1].size}: "
-                f"a paired comparison needs both systems' scores on the same trials"
+                f"{names[0]} has {systems[0].size} trials and {name} {system.size}: "
+                f"a paired comparison needs every system's scores on the same trials"
             )
     n = systems[0].size
     is_target = _as_labels(labels, n)
@@ -839,6 +841,117 @@ def paired_speaker_bootstrap(
     out["warning"] = "; ".join(warnings) if warnings else None
     if return_samples:
         out["samples"] = {"eer_a": eers[0], "eer_b": eers[1], "min_dcf_a": dcfs[0], "min_dcf_b": dcfs[1]}
+    return out
+
+
+def seed_averaged_paired_bootstrap(
+    runs_a: Sequence[ArrayLike],
+    runs_b: Sequence[ArrayLike],
+    labels: ArrayLike,
+    enrol_speakers: Sequence[Hashable],
+    test_speakers: Sequence[Hashable],
+    p_targets: Sequence[float] = (0.01, 0.05),
+    resamples: int = 1000,
+    seed: Optional[int] = 0,
+    confidence: float = 0.95,
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+    speaker_map: Optional[Mapping[Hashable, Hashable]] = None,
+    same_speaker_weight: str = "count",
+    return_samples: bool = False,
+    chunk_size: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Interval of the difference of two systems' seed-averaged EER (and minDCF) on the same trials.
+
+    System A was trained ``len(runs_a)`` times (seeds), system B ``len(runs_b)`` times. In every
+    round the speakers are drawn once and *every* run of both systems is evaluated on that
+    draw; the statistic is ``mean over A's runs of metric - mean over B's runs of metric``.
+    The interval therefore reflects which test speakers happened to be chosen, with the
+    seed-to-seed variation averaged out as far as the number of runs allows; the spread over
+    seeds itself is returned (``eer_a["per_run"]`` and their standard deviation) so that a
+    reader sees both. With one run per system it equals :func:`paired_speaker_bootstrap`.
+
+    Arguments
+    ---------
+    runs_a, runs_b : sequence of array-like
+        Per training run, the 1-D scores of that run on the same trials, in the same order.
+    labels, enrol_speakers, test_speakers, p_targets, resamples, seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, return_samples, chunk_size
+        As in :func:`speaker_bootstrap`.
+
+    Returns
+    -------
+    dict
+        ``eer_a``, ``eer_b``: ``{value, low, high, runs, per_run, std}`` of the seed-averaged
+        EER (``std``: sample standard deviation over runs, None for one run);
+        ``eer_difference``: ``{value, low, high}`` of A minus B (negative: A is better);
+        ``significant``: False when that interval contains 0; ``min_dcf_difference``: one
+        ``{p_target, c_miss, c_fa, value, low, high, significant, value_a, value_b}`` per
+        prior (seed-averaged); and the metadata of :func:`speaker_bootstrap`. With
+        ``return_samples``: ``samples`` = ``{eer_a, eer_b}`` (seed-averaged, per resample).
+
+    Raises
+    ------
+    ValueError
+        As :func:`speaker_bootstrap`; or if either system has no run, or a run's scores
+        differ in length from the others'.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> spk = np.repeat(np.arange(30), 20)
+    >>> tgt = np.arange(spk.size) % 2 == 0
+    >>> test = np.where(tgt, spk, (spk + 1 + rng.integers(0, 29, spk.size)) % 30)
+    >>> good = [rng.normal(0, 1, spk.size) + 3.0 * tgt for _ in range(3)]
+    >>> bad = [rng.normal(0, 1, spk.size) + 1.0 * tgt for _ in range(2)]
+    >>> r = seed_averaged_paired_bootstrap(good, bad, tgt, spk, test, resamples=100)
+    >>> r["eer_a"]["runs"], r["eer_b"]["runs"], len(r["eer_a"]["per_run"])
+    (3, 2, 3)
+    >>> r["eer_difference"]["high"] < 0, r["significant"]
+    (True, True)
+    """
+    runs_a, runs_b = list(runs_a), list(runs_b)
+    if not runs_a or not runs_b:
+        raise ValueError(f"each system needs at least one run, got {len(runs_a)} for A and {len(runs_b)} for B")
+    names = [f"runs_a[{i}]" for i in range(len(runs_a))] + [f"runs_b[{i}]" for i in range(len(runs_b))]
+    prepared, settings, resamples, warnings, info = _prepare(
+        runs_a + runs_b, labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
+        confidence, c_miss, c_fa, speaker_map, None, same_speaker_weight, names=names)
+    values, eers, dcfs = _run(prepared, settings, resamples, seed, chunk_size)
+    conf = info["confidence"]
+    n_a = len(runs_a)
+    full_eer = np.array([v[0][0] for v in values])
+    full_dcf = np.array([v[1][0] for v in values])          # (runs, priors)
+    eer_a, eer_b = np.mean(eers[:n_a], axis=0), np.mean(eers[n_a:], axis=0)
+    dcf_a, dcf_b = np.mean(dcfs[:n_a], axis=0), np.mean(dcfs[n_a:], axis=0)
+
+    def system_summary(per_run: np.ndarray, samples: np.ndarray) -> Dict[str, Any]:
+        std = float(np.std(per_run, ddof=1)) if per_run.size > 1 else None
+        return {**_summary(float(per_run.mean()), samples, conf), "runs": int(per_run.size),
+                "per_run": [float(v) for v in per_run], "std": std}
+
+    diff = eer_a - eer_b
+    diff_summary = _summary(float(full_eer[:n_a].mean() - full_eer[n_a:].mean()), diff, conf)
+    out: Dict[str, Any] = {
+        "eer_a": system_summary(full_eer[:n_a], eer_a),
+        "eer_b": system_summary(full_eer[n_a:], eer_b),
+        "eer_difference": diff_summary,
+        "significant": _significant(diff_summary),
+        "min_dcf_difference": [],
+        **info,
+        "valid_resamples": int(np.count_nonzero(np.isfinite(diff))),
+    }
+    for m, (p, cm, cf) in enumerate(settings):
+        value_a, value_b = float(full_dcf[:n_a, m].mean()), float(full_dcf[n_a:, m].mean())
+        d = _summary(value_a - value_b, dcf_a[:, m] - dcf_b[:, m], conf)
+        out["min_dcf_difference"].append({"p_target": p, "c_miss": cm, "c_fa": cf, **d,
+                                          "significant": _significant(d), "value_a": value_a, "value_b": value_b})
+    extra = _degenerate_warning(diff, resamples)
+    if extra:
+        warnings.append(extra)
+    out["warning"] = "; ".join(warnings) if warnings else None
+    if return_samples:
+        out["samples"] = {"eer_a": eer_a, "eer_b": eer_b}
     return out
 
 

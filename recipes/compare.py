@@ -11,7 +11,9 @@ interval over trials, minDCF at p_target 0.01 and 0.05, parameters, multiply-acc
 per second of audio, training seconds per epoch, embedding extraction speed), det.png
 with every system, and hparams/<system>.yaml: the exact hparams each system was trained
 with. Systems that share an experiment name but differ in seed are also summarised
-across seeds (mean, min and max).
+across seeds (mean, std, min and max), and when one has several seeds every system's
+seed-averaged EER is compared with the first system's by a paired speaker bootstrap
+(every run of both on the same resampled speakers).
 
 Authors: the res2net-sv developers.
 """
@@ -39,7 +41,11 @@ from custom_modules.experiment import (  # noqa: E402
     is_pretrained_folder,
     load_experiment,
 )
-from custom_modules.bootstrap import paired_speaker_bootstrap, speaker_bootstrap_trials  # noqa: E402
+from custom_modules.bootstrap import (  # noqa: E402
+    paired_speaker_bootstrap,
+    seed_averaged_paired_bootstrap,
+    speaker_bootstrap_trials,
+)
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
 from custom_modules.scoring import read_scores  # noqa: E402
@@ -165,6 +171,32 @@ def seed_summary(rows: List[Dict]) -> List[Dict]:
     return summary
 
 
+def seed_averaged_differences(rows: List[Dict], resamples: int) -> List[Dict]:
+    """Seed-averaged EER of every system (experiment name) against the first one's, with a
+    paired speaker bootstrap in which every run of both systems sees the same resampled
+    speakers. Empty unless there are two systems and one of them has several seeds."""
+    groups: Dict[str, List[Dict]] = defaultdict(list)
+    for row in rows:
+        groups[row["name"]].append(row)
+    if len(groups) < 2 or max(len(m) for m in groups.values()) < 2:
+        return []
+    names = list(groups)
+    trials0, _, labels0 = rows[0]["_trials"]
+    enrol, test = [t.enrol for t in trials0], [t.test for t in trials0]
+    runs = {name: [m["_trials"][1] for m in members] for name, members in groups.items()}
+    out = []
+    for name in names[1:]:
+        res = seed_averaged_paired_bootstrap(runs[name], runs[names[0]], labels0, enrol, test,
+                                             resamples=resamples, seed=0)
+        d = res["eer_difference"]
+        out.append({"system": name, "reference": names[0], "seeds": res["eer_a"]["runs"],
+                    "reference_seeds": res["eer_b"]["runs"], "eer_mean": res["eer_a"]["value"],
+                    "reference_eer_mean": res["eer_b"]["value"], "eer_difference": d["value"],
+                    "interval_95": (d["low"], d["high"]), "significant": bool(res["significant"]),
+                    "min_dcf_difference": {str(m["p_target"]): m["value"] for m in res["min_dcf_difference"]}})
+    return out
+
+
 def hardware() -> str:
     import torch
 
@@ -215,6 +247,16 @@ def markdown(report: Dict) -> str:
         for s in report["across_seeds"]:
             lines.append(f"| {s['name']} | {s['seeds']} | {pct(s['eer_mean'])} | {pct(s['eer_std'])} | "
                          f"{pct(s['eer_min'])} - {pct(s['eer_max'])} |")
+    if report.get("seed_averaged_differences"):
+        lines += ["", f"Seed-averaged EER against {report['seed_averaged_differences'][0]['reference']} "
+                  "(every run of both systems on the same resampled speakers in each bootstrap round):", "",
+                  "| system | seeds | mean EER | reference seeds | reference mean EER | difference | 95% interval | significant |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for d in report["seed_averaged_differences"]:
+            low, high = d["interval_95"]
+            lines.append(f"| {d['system']} | {d['seeds']} | {pct(d['eer_mean'])} | {d['reference_seeds']} | "
+                         f"{pct(d['reference_eer_mean'])} | {100 * d['eer_difference']:+.2f} points | "
+                         f"{100 * low:+.2f} to {100 * high:+.2f} | {'yes' if d['significant'] else 'no'} |")
     lines += [
         "",
         f"Hardware: {report['hardware']}. Date {report['date']}, commit {report['commit']}. "
@@ -250,6 +292,7 @@ def main(argv=None) -> None:
                          f"pass --trials to compare them on one")
     plot_det({r["system"]: r.pop("_scores") for r in rows}, os.path.join(out_folder, "det.png"), title=args.name)
     differences = paired_differences(rows, args.resamples)
+    seed_averaged = seed_averaged_differences(rows, args.resamples)
     for row in rows:
         row.pop("_trials")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -262,6 +305,7 @@ def main(argv=None) -> None:
         "systems": rows,
         "across_seeds": seed_summary(rows),
         "paired_differences": differences,
+        "seed_averaged_differences": seed_averaged,
         "hardware": hardware(),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit or "unknown",

@@ -17,6 +17,7 @@ from scipy.stats import norm
 import custom_modules.bootstrap as bootstrap
 from custom_modules.bootstrap import (
     paired_speaker_bootstrap,
+    seed_averaged_paired_bootstrap,
     speaker_bootstrap,
     speaker_bootstrap_trials,
     speaker_of,
@@ -274,6 +275,52 @@ def test_paired_bootstrap_uses_the_same_speakers_for_both_systems():
     flipped = paired_speaker_bootstrap(scores, worse, labels, e, t, resamples=300, seed=9)
     assert flipped["eer_difference"]["high"] < 0 and flipped["significant"] is True
     assert json.loads(json.dumps(res)) == res
+
+
+# --------------------------------------------------------------------------- seed-averaged
+def test_seed_averaged_bootstrap_with_one_run_each_is_the_paired_bootstrap():
+    scores, labels, e, t = speaker_trials(11, speakers=20)
+    worse = scores + np.random.default_rng(1).normal(0, 1.0, scores.size)
+    got = seed_averaged_paired_bootstrap([worse], [scores], labels, e, t, resamples=200, seed=4)
+    want = paired_speaker_bootstrap(worse, scores, labels, e, t, resamples=200, seed=4)
+    assert got["eer_difference"] == want["eer_difference"] and got["significant"] == want["significant"]
+    for key in ("value", "low", "high"):
+        assert got["eer_a"][key] == want["eer_a"][key] and got["eer_b"][key] == want["eer_b"][key]
+    assert got["eer_a"]["runs"] == 1 and got["eer_a"]["std"] is None
+    for g, w in zip(got["min_dcf_difference"], want["min_dcf_difference"]):
+        assert g == w
+
+
+def test_seed_averaged_bootstrap_averages_runs_on_the_same_speaker_draws():
+    scores, labels, e, t = speaker_trials(12, speakers=25)
+    rng = np.random.default_rng(2)
+    runs_a = [scores + rng.normal(0, 0.5, scores.size) for _ in range(3)]
+    runs_b = [scores + rng.normal(0, 1.5, scores.size) for _ in range(2)]
+    res = seed_averaged_paired_bootstrap(runs_a, runs_b, labels, e, t, resamples=150, seed=7, return_samples=True)
+    # independent reference: plain EER of each run, then the mean over runs
+    eer = lambda s: equal_error_rate(s[labels], s[~labels]).eer  # noqa: E731
+    assert res["eer_a"]["per_run"] == pytest.approx([eer(s) for s in runs_a], abs=1e-12)
+    assert res["eer_a"]["value"] == pytest.approx(np.mean([eer(s) for s in runs_a]), abs=1e-12)
+    assert res["eer_a"]["std"] == pytest.approx(np.std([eer(s) for s in runs_a], ddof=1), abs=1e-12)
+    assert res["eer_difference"]["value"] == pytest.approx(
+        np.mean([eer(s) for s in runs_a]) - np.mean([eer(s) for s in runs_b]), abs=1e-12)
+    dcf = lambda s, p: min_detection_cost(s[labels], s[~labels], p_target=p).min_dcf  # noqa: E731
+    assert res["min_dcf_difference"][0]["value_b"] == pytest.approx(np.mean([dcf(s, 0.01) for s in runs_b]), abs=1e-12)
+    # every resample evaluates every run on the same speakers: the mean of the runs' own
+    # bootstrap samples with the same seed
+    alone = [speaker_bootstrap(s, labels, e, t, resamples=150, seed=7, return_samples=True)["samples"]["eer"]
+             for s in runs_a]
+    np.testing.assert_allclose(res["samples"]["eer_a"], np.mean(alone, axis=0), rtol=0, atol=1e-12)
+    assert res["eer_difference"]["high"] < 0 and res["significant"] is True
+    assert json.loads(json.dumps({k: v for k, v in res.items() if k != "samples"}))["eer_a"]["runs"] == 3
+
+
+def test_seed_averaged_bootstrap_errors():
+    scores, labels, e, t = speaker_trials(13, speakers=10)
+    with pytest.raises(ValueError, match="at least one run"):
+        seed_averaged_paired_bootstrap([], [scores], labels, e, t)
+    with pytest.raises(ValueError, match=r"runs_a\[0\] has .* and runs_b\[1\] "):
+        seed_averaged_paired_bootstrap([scores], [scores, scores[:-1]], labels, e, t)
 
 
 # --------------------------------------------------------------------------- inputs

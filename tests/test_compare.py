@@ -62,6 +62,16 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     seeds = report["across_seeds"]
     assert len(seeds) == 1 and seeds[0]["name"] == "res2net_am_demo" and seeds[0]["seeds"] == 2
     assert seeds[0]["eer_min"] <= seeds[0]["eer_mean"] <= seeds[0]["eer_max"]
+    averaged = report["seed_averaged_differences"]
+    assert len(averaged) == 1
+    a = averaged[0]
+    rows = report["systems"]
+    assert (a["system"], a["seeds"], a["reference"], a["reference_seeds"]) == ("ecapa_aam_demo", 1, "res2net_am_demo", 2)
+    assert a["eer_mean"] == pytest.approx(rows[2]["eer"], abs=1e-12)
+    assert a["reference_eer_mean"] == pytest.approx((rows[0]["eer"] + rows[1]["eer"]) / 2, abs=1e-12)
+    assert a["eer_difference"] == pytest.approx(a["eer_mean"] - a["reference_eer_mean"], abs=1e-12)
+    assert a["significant"] == (not a["interval_95"][0] <= 0 <= a["interval_95"][1])
     assert (out / "det.png").stat().st_size > 1000
     text = (out / "comparison.md").read_text()
     assert "res2net_am_demo/1" in text and "ecapa_aam_demo/1" in text and "Across seeds" in text
+    assert "Seed-averaged EER against res2net_am_demo" in text
