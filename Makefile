@@ -8,7 +8,7 @@ DATA ?= ../shared/data/dev
 PY = $(shell scripts/ensure_env.sh)
 PYTEST_ARGS ?= -q
 
-.PHONY: env test demo bench bench-metrics ablation learning-curve
+.PHONY: env test demo bench bench-metrics ablation seeds learning-curve
 
 env:
 	@scripts/ensure_env.sh >/dev/null && echo "environment: $$(scripts/ensure_env.sh)"
@@ -52,6 +52,12 @@ SYSTEM ?= ecapa_am
 EPOCHS ?= 12
 ablation: env
 	DATA=$(DATA) scripts/run_smalldata_ablation.sh $(SYSTEM) $(EPOCHS) 1986
+
+# The shipped small-data recipe (ablation row 4) once per seed, for comparisons over seeds:
+#   make seeds SYSTEM=res2net_am EPOCHS=12 SEEDS="1986 1987"
+SEEDS ?= 1986 1987
+seeds: env
+	DATA=$(DATA) scripts/run_smalldata_seeds.sh $(SYSTEM) $(EPOCHS) "$(SEEDS)"
 
 learning-curve: env
 	$(PY) recipes/learning_curve.py hparams/ecapa_am_demo.yaml --speakers 4,8,12,16 --data_folder $(DATA) \

@@ -6,7 +6,7 @@
 # Runs land in exp/<system>_sd4_noise_e<EPOCHS>/<seed>/ (the ablation's row-4 folders, so an
 # ablation run is reused). Resumable: train.py resumes from its checkpoints and finished
 # evaluations are kept. Compare the folders afterwards with recipes/compare.py (it groups
-# the seeds of one system and, with --groups, compares seed-averaged EERs).
+# the seeds of one system and compares seed-averaged EERs with a paired bootstrap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 system=${1:-res2net_am}; epochs=${2:-12}; seeds=${3:-"1986 1987"}
