@@ -6,11 +6,12 @@
 
 Each experiment is evaluated with recipes/eval.py on the same trials (its existing
 results are reused when they were computed on the same trial file; --reeval forces a new
-run). Writes results/<name>/comparison.md and comparison.json (EER with a bootstrap 95%
-interval over trials, minDCF at p_target 0.01 and 0.05, parameters, multiply-accumulates
+run). Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
+from a bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05, parameters, multiply-accumulates
 per second of audio, training seconds per epoch, embedding extraction speed), det.png
 with every system, and hparams/<system>.yaml: the exact hparams each system was trained
-with. Systems that share an experiment name but differ in seed are also summarised
+with, and logs/<system>.metrics.jsonl and .eval_summary.md: how it trained and what its
+evaluation said. Systems that share an experiment name but differ in seed are also summarised
 across seeds (mean, std, min and max), and when one has several seeds every system's
 seed-averaged EER is compared with the first system's by a paired speaker bootstrap
 (every run of both on the same resampled speakers).
@@ -100,6 +101,18 @@ def training_seconds(folder: str) -> Dict[str, Optional[float]]:
     return {"epochs": len(seconds), "seconds_per_epoch": float(np.median(seconds)), "total_seconds": float(sum(seconds))}
 
 
+def copy_logs(folder: str, scores_file: str, logs_folder: str, stem: str) -> None:
+    """Keep the run's per-epoch metrics and its evaluation summary beside the comparison
+    (``logs/<name>_<seed>.metrics.jsonl`` and ``.eval_summary.md``), so that a committed
+    results folder still shows how each row was trained once ``exp/`` is gone."""
+    sources = {"metrics.jsonl": os.path.join(folder, "metrics.jsonl"),
+               "eval_summary.md": os.path.join(os.path.dirname(scores_file), "summary.md")}
+    for suffix, source in sources.items():
+        if os.path.isfile(source):
+            os.makedirs(logs_folder, exist_ok=True)
+            shutil.copyfile(source, os.path.join(logs_folder, f"{stem}.{suffix}"))
+
+
 def describe_system(folder: str, args, out_folder: str) -> Dict:
     experiment = load_experiment(folder, "last")  # for the encoder's size and cost only
     results = evaluation(folder, args)
@@ -114,6 +127,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     hparams_copy = os.path.join(out_folder, "hparams", label.replace("/", "_") + ".yaml")
     os.makedirs(os.path.dirname(hparams_copy), exist_ok=True)
     shutil.copyfile(os.path.join(folder, "hyperparams.yaml"), hparams_copy)
+    copy_logs(folder, scores_file, os.path.join(out_folder, "logs"), label.replace("/", "_"))
     encoder = experiment.extractor.embedding_model
     return {
         "system": label,

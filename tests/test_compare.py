@@ -52,6 +52,10 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
         evaluated = json.loads(open(os.path.join(folder, "eval", "trials", "results.json")).read())["checkpoint"]
         assert row["checkpoint"] == os.path.basename(evaluated)
         assert (out / row["hparams_copy"]).read_text() == open(os.path.join(folder, "hyperparams.yaml")).read()
+        stem = row["system"].replace("/", "_")
+        assert (out / "logs" / f"{stem}.metrics.jsonl").read_text() == open(os.path.join(folder, "metrics.jsonl")).read()
+        summary = open(os.path.join(folder, "eval", "trials", "summary.md")).read()
+        assert (out / "logs" / f"{stem}.eval_summary.md").read_text() == summary
     assert report["systems"][2]["parameters"] != report["systems"][0]["parameters"]
     diffs = report["paired_differences"]
     assert [d["system"] for d in diffs] == ["res2net_am_demo/2", "ecapa_aam_demo/1"]
