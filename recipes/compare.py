@@ -7,12 +7,13 @@
 Each experiment is evaluated with recipes/eval.py on the same trials (its existing
 results are reused when they were computed on the same trial file; --reeval forces a new
 run). Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
-from a bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05, parameters, multiply-accumulates
-per second of audio, training seconds per epoch, embedding extraction speed), det.png
-with every system, and hparams/<system>.yaml: the exact hparams each system was trained
-with, and logs/<system>.metrics.jsonl and .eval_summary.md: how it trained and what its
-evaluation said. Systems that share an experiment name but differ in seed are also summarised
-across seeds (mean, std, min and max), and when one has several seeds every system's
+from a bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05,
+parameters, multiply-accumulates per second of audio, training seconds per epoch,
+embedding extraction speed), det.png with every system, hparams/<system>.yaml (the exact
+hparams each system was trained with) and logs/<system>.metrics.jsonl and
+.eval_summary.md (how it trained and what its evaluation said). Systems that share an
+experiment name but differ in seed are also summarised across seeds (mean, std, min and
+max), and when one has several seeds every system's
 seed-averaged EER is compared with the first system's by a paired speaker bootstrap
 (every run of both on the same resampled speakers).
 
