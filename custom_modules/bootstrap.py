@@ -812,35 +812,13 @@ def paired_speaker_bootstrap(
     >>> r["eer_difference"], r["significant"]
     ({'value': 0.0, 'low': 0.0, 'high': 0.0}, False)
     """
-    prepared, settings, resamples, warnings, info = _prepare(
-        [scores_a, scores_b], labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
-        confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight)
-    values, eers, dcfs = _run(prepared, settings, resamples, seed, chunk_size)
-    conf = info["confidence"]
-    (eer_a_value, dcf_a_value), (eer_b_value, dcf_b_value) = values
-    diff = eers[0] - eers[1]
-    diff_summary = _summary(eer_a_value[0] - eer_b_value[0], diff, conf)
-    out: Dict[str, Any] = {
-        "eer_a": _summary(eer_a_value[0], eers[0], conf),
-        "eer_b": _summary(eer_b_value[0], eers[1], conf),
-        "eer_difference": diff_summary,
-        "significant": _significant(diff_summary),
-        "min_dcf_difference": [],
-        **info,
-        "valid_resamples": int(np.count_nonzero(np.isfinite(diff))),
-    }
-    for m, (p, cm, cf) in enumerate(settings):
-        d = _summary(dcf_a_value[0, m] - dcf_b_value[0, m], dcfs[0][:, m] - dcfs[1][:, m], conf)
-        out["min_dcf_difference"].append({
-            "p_target": p, "c_miss": cm, "c_fa": cf, **d, "significant": _significant(d),
-            "value_a": float(dcf_a_value[0, m]), "value_b": float(dcf_b_value[0, m]),
-        })
-    extra = _degenerate_warning(diff, resamples)
-    if extra:
-        warnings.append(extra)
-    out["warning"] = "; ".join(warnings) if warnings else None
+    out, samples = _runs_difference(
+        [scores_a], [scores_b], ["scores_a", "scores_b"], labels, enrol_speakers, test_speakers, p_targets,
+        resamples, seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, block_size, chunk_size)
+    for key in ("eer_a", "eer_b"):
+        out[key] = {k: out[key][k] for k in ("value", "low", "high")}
     if return_samples:
-        out["samples"] = {"eer_a": eers[0], "eer_b": eers[1], "min_dcf_a": dcfs[0], "min_dcf_b": dcfs[1]}
+        out["samples"] = samples
     return out
 
 
@@ -859,6 +837,7 @@ def seed_averaged_paired_bootstrap(
     speaker_map: Optional[Mapping[Hashable, Hashable]] = None,
     same_speaker_weight: str = "count",
     return_samples: bool = False,
+    block_size: Optional[int] = None,
     chunk_size: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Interval of the difference of two systems' seed-averaged EER (and minDCF) on the same trials.
@@ -875,7 +854,7 @@ def seed_averaged_paired_bootstrap(
     ---------
     runs_a, runs_b : sequence of array-like
         Per training run, the 1-D scores of that run on the same trials, in the same order.
-    labels, enrol_speakers, test_speakers, p_targets, resamples, seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, return_samples, chunk_size
+    labels, enrol_speakers, test_speakers, p_targets, resamples, seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, return_samples, block_size, chunk_size
         As in :func:`speaker_bootstrap`.
 
     Returns
@@ -887,7 +866,8 @@ def seed_averaged_paired_bootstrap(
         ``significant``: False when that interval contains 0; ``min_dcf_difference``: one
         ``{p_target, c_miss, c_fa, value, low, high, significant, value_a, value_b}`` per
         prior (seed-averaged); and the metadata of :func:`speaker_bootstrap`. With
-        ``return_samples``: ``samples`` = ``{eer_a, eer_b}`` (seed-averaged, per resample).
+        ``return_samples``: ``samples`` = ``{eer_a, eer_b, min_dcf_a, min_dcf_b}`` (seed-averaged,
+        per resample).
 
     Raises
     ------
@@ -914,9 +894,22 @@ def seed_averaged_paired_bootstrap(
     if not runs_a or not runs_b:
         raise ValueError(f"each system needs at least one run, got {len(runs_a)} for A and {len(runs_b)} for B")
     names = [f"runs_a[{i}]" for i in range(len(runs_a))] + [f"runs_b[{i}]" for i in range(len(runs_b))]
+    out, samples = _runs_difference(
+        runs_a, runs_b, names, labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
+        confidence, c_miss, c_fa, speaker_map, same_speaker_weight, block_size, chunk_size)
+    if return_samples:
+        out["samples"] = samples
+    return out
+
+
+def _runs_difference(runs_a, runs_b, names, labels, enrol_speakers, test_speakers, p_targets, resamples,
+                     seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, block_size,
+                     chunk_size) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """The report of :func:`seed_averaged_paired_bootstrap` (one run per system: that of
+    :func:`paired_speaker_bootstrap`) and its per-resample, run-averaged samples."""
     prepared, settings, resamples, warnings, info = _prepare(
-        runs_a + runs_b, labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
-        confidence, c_miss, c_fa, speaker_map, None, same_speaker_weight, names=names)
+        list(runs_a) + list(runs_b), labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
+        confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight, names=names)
     values, eers, dcfs = _run(prepared, settings, resamples, seed, chunk_size)
     conf = info["confidence"]
     n_a = len(runs_a)
@@ -950,9 +943,7 @@ def seed_averaged_paired_bootstrap(
     if extra:
         warnings.append(extra)
     out["warning"] = "; ".join(warnings) if warnings else None
-    if return_samples:
-        out["samples"] = {"eer_a": eer_a, "eer_b": eer_b}
-    return out
+    return out, {"eer_a": eer_a, "eer_b": eer_b, "min_dcf_a": dcf_a, "min_dcf_b": dcf_b}
 
 
 def _significant(summary: Dict[str, Optional[float]]) -> bool:

@@ -171,12 +171,17 @@ def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:
     return out
 
 
-def seed_summary(rows: List[Dict]) -> List[Dict]:
+def runs_by_system(rows: List[Dict]) -> Dict[str, List[Dict]]:
+    """The rows of each experiment name (its seeds), names in order of first appearance."""
     groups: Dict[str, List[Dict]] = defaultdict(list)
     for row in rows:
         groups[row["name"]].append(row)
+    return groups
+
+
+def seed_summary(rows: List[Dict]) -> List[Dict]:
     summary = []
-    for name, members in groups.items():
+    for name, members in runs_by_system(rows).items():
         if len(members) < 2:
             continue
         eers = np.array([m["eer"] for m in members])
@@ -190,9 +195,7 @@ def seed_averaged_differences(rows: List[Dict], resamples: int) -> List[Dict]:
     """Seed-averaged EER of every system (experiment name) against the first one's, with a
     paired speaker bootstrap in which every run of both systems sees the same resampled
     speakers. Empty unless there are two systems and one of them has several seeds."""
-    groups: Dict[str, List[Dict]] = defaultdict(list)
-    for row in rows:
-        groups[row["name"]].append(row)
+    groups = runs_by_system(rows)
     if len(groups) < 2 or max(len(m) for m in groups.values()) < 2:
         return []
     names = list(groups)
