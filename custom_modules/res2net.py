@@ -12,12 +12,20 @@ features) is read as a one-channel image (features x time); a 3x3 stem conv with
 ``m_channels`` channels; stages of ``m_channels * (1, 2, 4, 8)`` planes with strides
 (1, 2, 2, 2) on both axes; statistics pooling over time; a linear embedding layer.
 
-Padding invariance: every layer's output is multiplied by a time mask built from the
-SpeechBrain relative ``lengths`` (and re-derived after each stride-2 layer, whose output
-length is ``ceil(L / 2)``). The padded frames are therefore exactly zero wherever a conv
-reads them, as the zero padding of an utterance processed alone would be, so the
-embedding of a short utterance in a padded batch equals its embedding alone (in eval
-mode; batch-norm statistics in training mode do see the batch).
+Padding invariance: a time mask built from the SpeechBrain relative ``lengths`` (and
+re-derived after each stride-2 layer, whose output length is ``ceil(L / 2)``) zeroes the
+padded frames wherever a 3x3 conv or the pool reads them, as the zero padding of an
+utterance processed alone would be, so the embedding of a short utterance in a padded
+batch equals its embedding alone (in eval mode; batch-norm statistics in training mode do
+see the batch). In training every layer's output is masked (the batch statistics then
+count padded frames as zeros); in evaluation only the inputs of the frame-mixing layers
+are, since 1x1 convs, batch norm and ReLU map each frame to itself. A batch without padding
+(the training crops) has nothing to mask, and skips every mask.
+
+Speed on a CPU (``scripts/benchmark_encoders.py``): channels-last activations, in-place
+ReLU and shortcut additions, no masks on unpadded batches and heap-kept activation memory
+(:mod:`custom_modules.allocator`) together make a training step about 1.6x faster than the
+plain layout, with the same outputs up to float rounding.
 
 Authors: the res2net-sv developers.
 """
@@ -30,6 +38,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from custom_modules.allocator import retain_freed_memory
 
 __all__ = [
     "Res2NetBottleneck",
@@ -58,6 +68,16 @@ def relative_to_frames(lengths: torch.Tensor | None, max_frames: int, batch: int
 def _downsampled(frames: torch.Tensor, stride: int) -> torch.Tensor:
     """Output length of a conv/pool with kernel 1 or 3, padding k//2 and this stride."""
     return torch.div(frames + stride - 1, stride, rounding_mode="floor") if stride > 1 else frames
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """Statistics in float32 under autocast (bf16/fp16 inputs); float64 stays float64."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``x * mask``, or ``x`` itself when there is no padding to mask."""
+    return x if mask is None else x * mask
 
 
 def _time_mask(frames: torch.Tensor, max_frames: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -126,20 +146,39 @@ class Res2NetBottleneck(nn.Module):
                 nn.BatchNorm2d(out_channels),
             )
 
-    def forward(self, x: torch.Tensor, in_mask: torch.Tensor, out_mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, F, T) with padded frames zero; masks (B, 1, 1, T_in) and (B, 1, 1, T_out)."""
-        out = F.relu(self.bn1(self.conv1(x))) * in_mask
+    def forward(
+        self, x: torch.Tensor, in_mask: torch.Tensor | None, out_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """x: (B, C, F, T); masks (B, 1, 1, T_in) and (B, 1, 1, T_out), or None for a batch
+        without padding (every frame valid: nothing to mask).
+
+        Training: every output is masked, so batch-norm statistics see zeros on padded frames.
+        Evaluation: only what a 3x3 conv or the pool reads across frames is masked (the split
+        convs' and the pool's inputs): 1x1 convs, batch norm, ReLU and the stride-2 shortcut
+        map each frame to itself, so values left on padded frames never reach a valid one.
+        The valid frames get the same values either way, in fewer passes.
+        """
+        train = self.training
+        out = F.relu_(self.bn1(self.conv1(x)))
+        if train:
+            out = _masked(out, in_mask)
         splits = torch.split(out, self.width, dim=1)
         outputs = []
         previous = None
         for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
             piece = splits[i] if self.stage_first or previous is None else previous + splits[i]
-            previous = F.relu(bn(conv(piece))) * out_mask
+            previous = F.relu_(bn(conv(piece if train else _masked(piece, in_mask))))
+            if train:
+                previous = _masked(previous, out_mask)
             outputs.append(previous)
         last = splits[-1]
-        outputs.append(self.pool(last) * out_mask if self.pool is not None else last)
+        if self.pool is not None:
+            last = _masked(self.pool(last), out_mask) if train else self.pool(_masked(last, in_mask))
+        outputs.append(last)
         out = self.bn3(self.conv3(torch.cat(outputs, dim=1)))
-        return F.relu(out + self.shortcut(x)) * out_mask
+        out += self.shortcut(x)  # batch norm keeps its input, not its output: in place is safe
+        out = F.relu_(out)
+        return _masked(out, out_mask) if train else out
 
 
 class StatisticsPooling(nn.Module):
@@ -168,9 +207,10 @@ class StatisticsPooling(nn.Module):
         return torch.cat([mean, var.clamp(min=self.eps).sqrt()], dim=1)
 
     def forward(self, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, T); frames: (B,) valid frame counts. Returns (B, 2C), float32."""
+        """x: (B, C, T); frames: (B,) valid frame counts. Returns (B, 2C), float32 (float64 for
+        float64 input)."""
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
+            x = _at_least_float32(x)
             mask = self._mask(x, frames)
             return self.weighted_stats(x, mask / mask.sum(dim=-1, keepdim=True))
 
@@ -199,9 +239,9 @@ class AttentiveStatisticsPooling(StatisticsPooling):
 
     def forward(self, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
+            x = _at_least_float32(x)
             mask = self._mask(x, frames)
-            scores = self.attention(x).float().masked_fill(mask == 0, float("-inf"))
+            scores = self.attention(x).to(x.dtype).masked_fill(mask == 0, float("-inf"))
             return self.weighted_stats(x, torch.softmax(scores, dim=-1))
 
 
@@ -226,6 +266,14 @@ class Res2NetSpeakerEncoder(nn.Module):
         Embedding size (512 by default).
     pooling : str
         ``"stats"`` (mean + std over valid frames) or ``"attentive"``.
+    channels_last : bool
+        Keep conv weights and activations in channels-last (NHWC) memory: on a CPU the
+        oneDNN convolutions then skip a layout conversion on every call (about 1.3x
+        faster per training step; the values are the same up to float rounding).
+    keep_freed_memory : bool
+        On Linux/glibc, keep freed activation memory in the process
+        (:func:`custom_modules.allocator.retain_freed_memory`): without it every training
+        step page-faults the first stage's activations (66 MB each at batch 32) in again.
 
     Example
     -------
@@ -246,6 +294,8 @@ class Res2NetSpeakerEncoder(nn.Module):
         embedding_dim: int = 512,
         pooling: str = "stats",
         attention_channels: int = 128,
+        channels_last: bool = True,
+        keep_freed_memory: bool = True,
     ) -> None:
         super().__init__()
         if len(num_blocks) != len(strides):
@@ -275,6 +325,10 @@ class Res2NetSpeakerEncoder(nn.Module):
         else:
             raise ValueError(f"pooling must be 'stats' or 'attentive', got {pooling!r}")
         self.embedding = nn.Linear(2 * pooled, embedding_dim)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)  # conv weights; activations follow in forward
+        if keep_freed_memory:
+            retain_freed_memory()
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Embed a batch.
@@ -298,13 +352,16 @@ class Res2NetSpeakerEncoder(nn.Module):
             )
         batch, time = x.shape[0], x.shape[1]
         frames = relative_to_frames(lengths, time, batch).to(x.device)
-        mask = _time_mask(frames, time, x.device, x.dtype)
-        out = x.transpose(1, 2).unsqueeze(1) * mask  # (B, 1, F, T)
-        out = F.relu(self.stem(out)) * mask
+        # A batch without padding (training crops) needs no masks: skip them all. The
+        # property holds through every stride-2 layer (ceil(T / 2) of ceil(T / 2) frames).
+        mask = None if bool((frames == time).all()) else _time_mask(frames, time, x.device, x.dtype)
+        out = _masked(x.transpose(1, 2).unsqueeze(1), mask)  # (B, 1, F, T)
+        out = F.relu_(self.stem(out))  # in evaluation the blocks mask what their 3x3 convs read
+        out = (_masked(out, mask) if self.training else out).contiguous(memory_format=self.memory_format)
         for block in self.blocks:
             out_frames = _downsampled(frames, block.stride)
             out_mask = mask
-            if block.stride > 1:
+            if block.stride > 1 and mask is not None:
                 out_mask = _time_mask(out_frames, math.ceil(mask.shape[-1] / block.stride), x.device, out.dtype)
             out = block(out, mask, out_mask)
             frames, mask = out_frames, out_mask

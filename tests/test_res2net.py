@@ -110,3 +110,48 @@ def test_gradients_flow_to_every_parameter():
     enc(torch.randn(2, 25, 40)).sum().backward()
     missing = [n for n, p in enc.named_parameters() if p.grad is None]
     assert missing == []
+
+
+def test_channels_last_layout_computes_the_same_function():
+    """The same code in two memory layouts, in float64 so that rounding cannot hide a
+    difference: training-mode outputs and gradients agree to 1e-9, eval outputs too."""
+    torch.manual_seed(0)
+    fast = Res2Net50(input_size=40, m_channels=8, embedding_dim=32).double()
+    plain = Res2Net50(input_size=40, m_channels=8, embedding_dim=32, channels_last=False).double()
+    plain.load_state_dict(fast.state_dict())
+    assert fast.blocks[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert plain.blocks[0].conv1.weight.is_contiguous()
+    x, lens = torch.randn(8, 50, 40, dtype=torch.float64), torch.tensor([1.0, 0.7, 0.5, 1.0, 1.0, 0.9, 0.8, 1.0])
+    for lengths in (lens, torch.ones(8)):  # padded (masks) and unpadded (no masks)
+
+        def train_step(model):
+            model.train().zero_grad()
+            out = model(x, lengths)
+            out.pow(2).sum().backward()
+            return out.detach(), torch.cat([p.grad.flatten() for p in model.parameters()])
+
+        (out, grad), (reference, reference_grad) = train_step(fast), train_step(plain)
+        assert out.dtype == torch.float64
+        assert torch.allclose(out, reference, atol=1e-9, rtol=1e-9)
+        assert torch.allclose(grad, reference_grad, atol=1e-9, rtol=1e-7)
+        with torch.no_grad():
+            assert torch.allclose(fast.eval()(x, lengths), plain.eval()(x, lengths), atol=1e-9, rtol=1e-9)
+
+
+def test_a_batch_without_padding_skips_every_mask(monkeypatch):
+    import custom_modules.res2net as res2net
+
+    masked = []
+    original = res2net._masked
+    monkeypatch.setattr(res2net, "_masked", lambda x, mask: masked.append(mask is not None) or original(x, mask))
+    enc = Res2Net50(input_size=40, m_channels=4, embedding_dim=16).eval()
+    x = torch.randn(3, 33, 40)
+    with torch.no_grad():
+        dense = enc(x, torch.ones(3))
+        assert masked and not any(masked)
+        masked.clear()
+        # the same batch marked as padded by one frame goes through the masks, and its full
+        # items are unchanged (the masks only zero padded frames)
+        padded = enc(x, torch.tensor([1.0, 1.0, 32 / 33]))
+        assert any(masked)
+    assert torch.allclose(dense[:2], padded[:2], atol=1e-6)
