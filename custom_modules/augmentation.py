@@ -34,6 +34,7 @@ from torch import nn
 __all__ = [
     "valid_sample_counts",
     "padding_mask",
+    "crop_to_shortest",
     "SpeedPerturbSpeakers",
     "training_num_classes",
     "coloured_noise",
@@ -580,10 +581,15 @@ class _NoiseOnValidSamples:
 class TrainingAugmentation(nn.Module):
     """Waveform augmentation for training, in a fixed order, each step optional.
 
-    speed perturbation -> additive noise -> babble -> reverberation.
+    speed perturbation -> (equal lengths) -> additive noise -> babble -> reverberation.
 
     - speed: ``speed_perturb`` (a :class:`SpeedPerturbSpeakers`, or None); it changes the
       batch length, ``lens`` and ``labels`` (see :class:`SpeedPerturbSpeakers`).
+    - equal lengths: with ``equal_lengths=True``, every item is then cut to the batch's
+      shortest valid length, each at its own random offset (:func:`crop_to_shortest`).
+      Slowed items are longer than the others and would otherwise pad the batch: the
+      encoder then computes on padding and masks every layer. Cut, the batch has no
+      padding (``lens`` all 1), which the Res2Net encoder runs without any mask.
     - noise: SpeechBrain's ``AddNoise`` reading ``noise_csv`` (an ``ID,duration,wav,
       wav_format,wav_opts`` CSV), or, without a CSV, ``AddNoise`` with
       :func:`coloured_noise`; SNR uniform in [snr_low, snr_high] dB as ``AddNoise``
@@ -633,12 +639,14 @@ class TrainingAugmentation(nn.Module):
         drr_high: float = 10.0,
         reverb_replacements: Optional[Dict[str, str]] = None,
         num_workers: int = 0,
+        equal_lengths: bool = False,
     ) -> None:
         super().__init__()
         from speechbrain.augment.time_domain import AddNoise, AddReverb
 
         self.sample_rate = int(sample_rate)
         self.speed_perturb = speed_perturb
+        self.equal_lengths = bool(equal_lengths)
         self.noise_prob = self._step_probability("noise_prob", noise_prob)
         self.babble_prob = self._step_probability("babble_prob", babble_prob)
         self.reverb_prob = self._step_probability("reverb_prob", reverb_prob)
@@ -709,6 +717,8 @@ class TrainingAugmentation(nn.Module):
         speakers = labels
         if self.speed_perturb is not None:
             wavs, lens, labels = self.speed_perturb(wavs, lens, labels)
+        if self.equal_lengths:
+            wavs, lens = crop_to_shortest(wavs, lens)
         mask = padding_mask(valid_sample_counts(lens, wavs.shape[1]), wavs.shape[1]).to(wavs.dtype)
         if self.add_noise is not None:
             selected = _select_items(wavs.shape[0], self.noise_prob, wavs.device, None)
@@ -795,6 +805,22 @@ class FeatureMasking(nn.Module):
 # --------------------------------------------------------------------------------------
 # 7. one random crop length per batch
 # --------------------------------------------------------------------------------------
+def crop_to_shortest(wavs: torch.Tensor, lens: torch.Tensor,
+                     generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Cut every item to the shortest valid length of the batch, each at its own random
+    offset: the batch has no padding afterwards (``lens`` all 1).
+
+    Example
+    -------
+    >>> wavs = torch.arange(20.0).reshape(2, 10)
+    >>> cropped, new_lens = crop_to_shortest(wavs, torch.tensor([1.0, 0.4]))
+    >>> cropped.shape, new_lens.tolist(), cropped[1].tolist()
+    (torch.Size([2, 4]), [1.0, 1.0], [10.0, 11.0, 12.0, 13.0])
+    """
+    shortest = int(valid_sample_counts(lens, wavs.shape[1]).min())
+    return random_batch_crop(wavs, lens, shortest, shortest, generator)
+
+
 def random_batch_crop(wavs: torch.Tensor, lens: torch.Tensor, min_samples: int, max_samples: int,
                       generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Crop the whole batch to one random length L, each item at its own random offset.

@@ -428,3 +428,36 @@ def test_random_batch_crop_longer_than_batch_is_a_no_op_and_bad_range():
     assert torch.equal(out, wavs) and torch.equal(out_lens, lens)
     with pytest.raises(ValueError, match="min_samples=500 is above max_samples=100"):
         random_batch_crop(wavs, lens, 500, 100)
+
+
+def test_crop_to_shortest_cuts_every_item_to_a_slice_of_its_own_valid_samples():
+    from custom_modules.augmentation import crop_to_shortest
+
+    torch.manual_seed(0)
+    counts = [1000, 900, 1111, 950]
+    wavs = torch.zeros(4, 1111)
+    for i, n in enumerate(counts):
+        wavs[i, :n] = torch.arange(1, n + 1, dtype=torch.float32) + 10000 * i
+    lens = torch.tensor(counts, dtype=torch.float32) / 1111
+    cropped, new_lens = crop_to_shortest(wavs, lens)
+    assert cropped.shape == (4, 900) and new_lens.tolist() == [1.0] * 4
+    for i, n in enumerate(counts):
+        start = int(cropped[i, 0]) - 10000 * i - 1
+        assert 0 <= start <= n - 900  # a slice of the valid samples, never of the padding
+        assert torch.equal(cropped[i], wavs[i, start:start + 900])
+
+
+def test_training_augmentation_with_equal_lengths_leaves_no_padding():
+    from custom_modules.augmentation import SpeedPerturbSpeakers, TrainingAugmentation
+
+    labels = torch.tensor([0, 1, 2, 3] * 4)
+    unequal = TrainingAugmentation(16000, speed_perturb=SpeedPerturbSpeakers(16000, 4))
+    torch.manual_seed(0)
+    padded, lens, _ = unequal(torch.randn(16, 1600), torch.ones(16), labels)
+    assert lens.min() < 1.0  # without it, the slowed items pad the batch
+    shortest = int(torch.round(lens.min() * padded.shape[1]))
+    assert shortest in (1455, 1600)  # ceil(1600 * 100 / 110) when a speed-110 item was drawn
+    equal = TrainingAugmentation(16000, speed_perturb=SpeedPerturbSpeakers(16000, 4), equal_lengths=True)
+    torch.manual_seed(0)  # the same speeds are drawn
+    wavs, lens, _ = equal(torch.randn(16, 1600), torch.ones(16), labels)
+    assert lens.tolist() == [1.0] * 16 and wavs.shape[1] == shortest
