@@ -4,6 +4,10 @@
     python recipes/compare.py exp/res2net_am_demo/1986 exp/ecapa_aam_demo/1986 --name dev_demo
     python recipes/compare.py <experiment folders...> [--trials FILE --test_annotation CSV] [--score_norm as]
 
+The no-learning floor (cepstral mean + std, cosine; built by recipes/eval.py from the first
+system's training data and scored on the same trials) is always the last row (--no_floor
+leaves it out), and a system above it is flagged as worse than learning nothing.
+
 Each experiment is evaluated with recipes/eval.py on the same trials (its existing
 results are reused when they were computed on the same trial file; --reeval forces a new
 run). Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
@@ -48,6 +52,8 @@ from custom_modules.bootstrap import (  # noqa: E402
     seed_averaged_paired_bootstrap,
     speaker_bootstrap_trials,
 )
+from custom_modules.checks import is_floor_folder  # noqa: E402
+from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
 from custom_modules.scoring import read_scores  # noqa: E402
@@ -60,13 +66,14 @@ def system_label(folder: str) -> str:
     return parts[-1] if is_pretrained_folder(folder) else "/".join(parts[-2:])
 
 
-def evaluation(folder: str, args) -> Dict:
-    """results.json of the experiment on the requested trials, running recipes/eval.py if needed."""
+def evaluation(folder: str, args, force: bool = False) -> Dict:
+    """results.json of the experiment on the requested trials, running recipes/eval.py if needed
+    (or always, with ``force``)."""
     trials_stem = os.path.splitext(os.path.basename(args.trials))[0] if args.trials else "trials"
     out = default_eval_folder(folder, trials_stem)
     results_path = os.path.join(out, "results.json")
     wanted_trials = os.path.abspath(args.trials) if args.trials else None
-    if os.path.isfile(results_path) and not args.reeval:
+    if os.path.isfile(results_path) and not args.reeval and not force:
         with open(results_path) as handle:
             results = json.load(handle)
         same_trials = wanted_trials is None or results["trials"] == wanted_trials
@@ -114,12 +121,23 @@ def copy_logs(folder: str, scores_file: str, logs_folder: str, stem: str) -> Non
             shutil.copyfile(source, os.path.join(logs_folder, f"{stem}.{suffix}"))
 
 
+def metric_fields(metrics: Dict, interval: Dict) -> Dict:
+    """A row's EER and minDCF with their speaker-bootstrap intervals."""
+    return {
+        "eer": metrics["eer"],
+        "eer_interval_95": (interval["eer"]["low"], interval["eer"]["high"]),
+        "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in metrics["min_dcf"]},
+        "min_dcf_interval_95": {str(d["p_target"]): (d["low"], d["high"]) for d in interval["min_dcf"]},
+        "bootstrap_warning": interval["warning"],
+        "n_speakers": interval["n_speakers"],
+    }
+
+
 def describe_system(folder: str, args, out_folder: str) -> Dict:
     experiment = load_experiment(folder, "last")  # for the encoder's size and cost only
     results = evaluation(folder, args)
     metrics = results["systems"][args.score_norm]
-    scores_file = os.path.join(default_eval_folder(folder, os.path.splitext(os.path.basename(results["trials"]))[0]),
-                               f"scores_{args.score_norm}.txt")
+    scores_file = scores_path(folder, results, f"scores_{args.score_norm}.txt")
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
     target, nontarget = scores[labels == 1], scores[labels == 0]
@@ -135,12 +153,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "name": label.split("/")[0],
         "folder": os.path.abspath(folder),
         "checkpoint": os.path.basename(results.get("checkpoint") or experiment.checkpoint),  # the evaluated one
-        "eer": metrics["eer"],
-        "eer_interval_95": (interval["eer"]["low"], interval["eer"]["high"]),
-        "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in metrics["min_dcf"]},
-        "min_dcf_interval_95": {str(d["p_target"]): (d["low"], d["high"]) for d in interval["min_dcf"]},
-        "bootstrap_warning": interval["warning"],
-        "n_speakers": interval["n_speakers"],
+        **metric_fields(metrics, interval),
         "parameters": count_parameters(encoder),
         "macs_per_second": macs_per_second(encoder, feature_dim(experiment)),
         "training": training_seconds(folder),
@@ -152,6 +165,65 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "_scores": (target, nontarget),
         "_trials": (trials, scores, labels),
     }
+
+
+FLOOR_NAME = "floor"
+
+
+def scores_path(folder: str, results: Dict, filename: str) -> str:
+    """A scores file of the experiment's evaluation on ``results``' trial list."""
+    stem = os.path.splitext(os.path.basename(results["trials"]))[0]
+    return os.path.join(default_eval_folder(folder, stem), filename)
+
+
+def floor_row(folder: str, args) -> Optional[Dict]:
+    """The no-learning floor as a row of the table, from the floor scores that recipes/eval.py
+    wrote beside the first system's (the same trials; raw cosine). An evaluation made before
+    eval.py wrote them is run again. None, with a note, when there is no floor (a pretrained
+    or exported model folder names no training data)."""
+    results = evaluation(folder, args)
+    if not (results.get("floor") or {}).get("scores_file"):
+        results = evaluation(folder, args, force=True)
+    floor = results.get("floor") or {}
+    if not floor.get("scores_file"):
+        note = (results.get("floor_comparison") or {}).get("note") or "no floor scores"
+        print(f"note: no floor row: {note}")
+        return None
+    trials, scores = read_scores(scores_path(folder, results, floor["scores_file"]))
+    labels = np.array([t.label for t in trials])
+    target, nontarget = scores[labels == 1], scores[labels == 0]
+    metrics = verification_metrics(target, nontarget, p_targets=(0.01, 0.05))
+    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0)
+    return {
+        "system": FLOOR_NAME,
+        "name": FLOOR_NAME,
+        "description": f"no learning: {floor['system']} (raw cosine; global statistics of "
+                       f"{floor['train_utterances']} training utterances)",
+        "folder": None,
+        "checkpoint": None,
+        **metric_fields(metrics, interval),
+        "parameters": 0,
+        "macs_per_second": None,
+        "training": {"epochs": None, "seconds_per_epoch": None, "total_seconds": None},
+        "embedding_audio_seconds_per_second": None,
+        "hparams_copy": None,
+        "trials": results["trials"],
+        "n_target": results["n_target"],
+        "n_nontarget": results["n_nontarget"],
+        "_scores": (target, nontarget),
+        "_trials": (trials, scores, labels),
+    }
+
+
+def floor_warnings(rows: List[Dict]) -> List[str]:
+    """A line for every system whose EER is above the floor row's: worse than learning nothing."""
+    floor = next((r for r in rows if r["name"] == FLOOR_NAME), None)
+    if floor is None:
+        return []
+    return [f"WARN {r['system']}: EER {100 * r['eer']:.2f}% is above the no-learning floor's "
+            f"{100 * floor['eer']:.2f}% on the same trials: worse than learning nothing (too few epochs, no "
+            f"augmentation or a recipe for many speakers; train with hparams/<system>_smalldata.yaml)"
+            for r in rows if r["name"] != FLOOR_NAME and r["eer"] > floor["eer"]]
 
 
 def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:
@@ -247,12 +319,18 @@ def markdown(report: Dict) -> str:
         speed = r["embedding_audio_seconds_per_second"]
         speed = "-" if speed is None else f"{speed:.0f}"
         low, high = r["eer_interval_95"]
+        macs = "-" if r["macs_per_second"] is None else f"{r['macs_per_second'] / 1e9:.2f} G"
         lines.append(
             f"| {r['system']} | {pct(r['eer'])} | {pct(low)} - {pct(high)} | "
             f"{dcf_text(r, '0.01')} | {dcf_text(r, '0.05')} | "
-            f"{r['parameters'] / 1e6:.2f} M | {r['macs_per_second'] / 1e9:.2f} G | {t['epochs'] or '-'} | "
+            f"{r['parameters'] / 1e6:.2f} M | {macs} | {t['epochs'] or '-'} | "
             f"{epoch_seconds} | {speed} |"
         )
+    floor = next((r for r in report["systems"] if r["name"] == FLOOR_NAME), None)
+    if floor is not None:
+        lines += ["", f"`{FLOOR_NAME}`: {floor['description']}, scored on the same trials: what a system gets "
+                  "without learning anything about voices."]
+    lines += [f"\n{line}" for line in report.get("floor_warnings", [])]
     if report["paired_differences"]:
         lines += ["", f"Paired speaker bootstrap against {report['systems'][0]['system']} (same resampled speakers):",
                   "", "| system | EER difference | 95% interval | significant |", "|---|---|---|---|"]
@@ -297,13 +375,19 @@ def main(argv=None) -> None:
     parser.add_argument("--reeval", action="store_true", help="evaluate again even if results exist")
     parser.add_argument("--resamples", type=int, default=1000, help="speaker bootstrap resamples")
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results"))
+    parser.add_argument("--no_floor", action="store_true",
+                        help="leave out the no-learning floor row (built from the first system's training data)")
     args = parser.parse_args(argv)
     out_folder = os.path.join(args.output_root, args.name)
     os.makedirs(out_folder, exist_ok=True)
     try:
         rows = [describe_system(folder, args, out_folder) for folder in args.experiments]
+        given_floor = any(is_floor_folder(folder) for folder in args.experiments)  # already a row
+        floor = None if args.no_floor or given_floor else floor_row(args.experiments[0], args)
     except ExperimentError as error:
         raise SystemExit(f"error: {error}") from None
+    if floor is not None:
+        rows.append(floor)
     trial_files = {r["trials"] for r in rows}
     if len(trial_files) > 1:
         raise SystemExit(f"error: the systems were evaluated on different trial lists {sorted(trial_files)}; "
@@ -324,6 +408,7 @@ def main(argv=None) -> None:
         "across_seeds": seed_summary(rows),
         "paired_differences": differences,
         "seed_averaged_differences": seed_averaged,
+        "floor_warnings": floor_warnings(rows),
         "hardware": hardware(),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit or "unknown",

@@ -19,7 +19,9 @@ Probe options (not hparams): --probe_steps=3 (0 or --no_probe: skip), --probe_ba
 budget: fewer steps for slow models).
 
 --evaluated <experiment folder, its eval/<trials>/ folder or a results.json> runs, instead,
-the check that needs a trained and evaluated experiment: speaker overfitting (final-epoch
+the checks that need a trained and evaluated experiment: worse than no learning (the
+raw-cosine EER above the no-learning floor's on the same trials: WARN with the likely causes,
+too few epochs, no augmentation, a recipe for many speakers), and speaker overfitting (final-epoch
 closed-set accuracy above 90% from metrics.jsonl while the raw-cosine EER of recipes/eval.py
 is within 2 points of the no-learning floor's EER on the same trials, or worse). It reads
 the floor's EER from results.json (recipes/eval.py computes it); for an evaluation made
@@ -46,6 +48,7 @@ from custom_modules.checks import (  # noqa: E402
 )
 from custom_modules.dataio import DataError  # noqa: E402
 from custom_modules.experiment import checkpoint_epoch  # noqa: E402
+from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 
 
 def parse_probe_options(argv):
@@ -90,7 +93,8 @@ def evaluation_results(path: str) -> list:
 
 
 def evaluated_main(argv) -> int:
-    """``--evaluated``: the speaker overfitting check of trained and evaluated experiments."""
+    """``--evaluated``: the checks of trained and evaluated experiments (worse than the
+    no-learning floor, speaker overfitting)."""
     parser = argparse.ArgumentParser(prog="diagnose.py --evaluated")
     parser.add_argument("--evaluated", required=True, help="experiment folder, eval folder or results.json")
     parser.add_argument("--floor_eer", type=float, help="the floor's EER in percent, when results.json has none")
@@ -115,6 +119,9 @@ def evaluated_main(argv) -> int:
         section = results.get("speaker_overfitting") or {}
         eer = section.get("eer", results["systems"].get("none", {}).get("eer"))
         floor_eer = args.floor_eer / 100 if args.floor_eer is not None else (results.get("floor") or {}).get("eer")
+        found_verdicts = []
+        if eer is not None and floor_eer is not None:
+            found_verdicts.append(check_against_floor(eer, floor_eer, **training_recipe_facts(experiment)))
         try:
             # the evaluated checkpoint's epoch (results.json names the checkpoint), else the last
             figures = read_training_figures(experiment, checkpoint_epoch(results.get("checkpoint") or ""))
@@ -124,15 +131,15 @@ def evaluated_main(argv) -> int:
                 raise NotApplicable("results.json has no floor EER (evaluated before recipes/eval.py computed it): "
                                     "re-run recipes/eval.py, or pass --floor_eer=<percent> (recipes/floor.py's "
                                     "default 20-MFCC floor gives 21.70 on the dev trials)")
-            verdict = check_speaker_overfitting(
+            found_verdicts.append(check_speaker_overfitting(
                 figures["train_accuracy"], figures["valid_accuracy"], eer, floor_eer, figures["num_speakers"],
                 margin_points=args.margin_points, accuracy_threshold=args.accuracy_threshold, epoch=figures["epoch"],
-            )
+            ))
         except (NotApplicable, ValueError) as reason:
             print(f"note: speaker overfitting check skipped: {reason}\n")
-            continue
-        print(format_table([verdict]) + "\n")
-        verdicts.append(verdict)
+        if found_verdicts:
+            print(format_table(found_verdicts) + "\n")
+        verdicts.extend(found_verdicts)
     counts = {status: sum(v.status == status for v in verdicts) for status in ("PASS", "WARN", "FAIL")}
     code = exit_code(verdicts)
     print(f"summary: {counts['PASS']} PASS, {counts['WARN']} WARN, {counts['FAIL']} FAIL -> exit {code}")

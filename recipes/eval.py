@@ -43,14 +43,16 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.allocator import bound_onednn_cache  # noqa: E402
 from custom_modules.bootstrap import speaker_bootstrap_trials  # noqa: E402
 from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr  # noqa: E402
 from custom_modules.checks import (  # noqa: E402
     OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
-    format_verdict, read_training_figures,
+    format_verdict, is_floor_folder, read_training_figures,
 )
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
+from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.experiment import (  # noqa: E402
     Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, load_experiment, load_pretrained,
 )
@@ -68,6 +70,7 @@ from custom_modules.scoring import (  # noqa: E402
 )
 
 NORMS = ("none", "z", "t", "s", "as")
+FLOOR_SCORES = "scores_floor.txt"  # the floor's cosine scores on the same trials
 FLOOR_MAX_UTTERANCES = 2000  # training utterances the floor's global mean and std are taken from
 
 
@@ -137,8 +140,9 @@ def floor_recipe() -> types.ModuleType:
 
 
 def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, labels: np.ndarray, data_folder: str,
-              hparams: dict, device: str) -> dict:
-    """EER of the no-learning floor system on the same trials, with how it was built.
+              hparams: dict, device: str) -> Tuple[dict, np.ndarray]:
+    """EER of the no-learning floor system on the same trials, with how it was built, and
+    its trial scores.
 
     ``recipes/floor.py`` with its defaults (20 MFCCs over 40 Mel bins, global mean and std
     of ``<data_folder>/train.csv``) on the experiment's data folder, as the README's floor
@@ -171,7 +175,7 @@ def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, lab
     eer = equal_error_rate(scores[labels == 1], scores[labels == 0])
     print(f"no-learning floor: EER {100 * eer.eer:.2f}% on the same trials (global statistics of {len(subset)} "
           f"training utterances; {time.time() - start:.1f} s in all)")
-    return {
+    figures = {
         "eer": eer.eer,
         "eer_threshold": eer.threshold,
         "system": f"{floor.extractor.embedding_model.input_size} MFCC mean + std per utterance, standardised, cosine",
@@ -180,23 +184,35 @@ def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, lab
         "train_utterances": len(subset),
         "seconds": round(time.time() - start, 1),
     }
+    return figures, scores
 
 
-def speaker_overfitting(experiment: Experiment, trials: list, rows: list, index: dict, raw: np.ndarray,
-                        labels: np.ndarray, data_folder: str, hparams: dict, device: str) -> Tuple[dict, Optional[dict]]:
-    """The speaker overfitting check of an evaluated experiment: (results.json section, floor
-    figures or None). Skipped, with a note and no verdict, for folders without a training
-    record (pretrained, exported, the floor itself) or when the floor cannot be built."""
-    # a diagnostic never costs the evaluation: whatever stops it becomes the note
+def no_learning_floor(experiment: Experiment, trials: list, rows: list, index: dict, labels: np.ndarray,
+                      data_folder: str, hparams: dict, device: str) -> Tuple[Optional[dict], Optional[np.ndarray], str]:
+    """The floor's figures and trial scores, or (None, None, why not) for the floor system
+    itself or when it cannot be built (a diagnostic never costs the evaluation)."""
+    if is_floor_folder(hparams["experiment"]):
+        return None, None, f"{hparams['experiment']} is the no-learning floor system itself"
+    if not experiment.record.get("data_folder"):
+        return None, None, "the floor is built from training data, and this model folder names none"
+    try:
+        floor, scores = floor_eer(experiment, trials, rows, index, labels, data_folder, hparams, device)
+    except (DataError, ExperimentError, OSError, SystemExit) as error:
+        return None, None, f"the floor system could not be built ({error})"
+    return floor, scores, ""
+
+
+def speaker_overfitting(hparams: dict, experiment: Experiment, raw: np.ndarray, labels: np.ndarray,
+                        floor: Optional[dict], why_no_floor: str) -> dict:
+    """The speaker overfitting check of an evaluated experiment (results.json section).
+    Skipped, with a note and no verdict, for folders without a training record
+    (pretrained, exported, the floor itself) or without a floor."""
     try:
         figures = read_training_figures(hparams["experiment"], checkpoint_epoch(experiment.checkpoint))
     except (NotApplicable, ValueError) as reason:
-        return {"verdict": None, "note": f"speaker overfitting check skipped: {reason}"}, None
-    try:
-        floor = floor_eer(experiment, trials, rows, index, labels, data_folder, hparams, device)
-    except (DataError, ExperimentError, OSError, SystemExit) as error:
-        note = f"speaker overfitting check skipped: the floor system could not be built ({error})"
-        return {"verdict": None, "note": note}, None
+        return {"verdict": None, "note": f"speaker overfitting check skipped: {reason}"}
+    if floor is None:
+        return {"verdict": None, "note": f"speaker overfitting check skipped: {why_no_floor}"}
     eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer
     try:
         verdict = check_speaker_overfitting(
@@ -204,14 +220,25 @@ def speaker_overfitting(experiment: Experiment, trials: list, rows: list, index:
             margin_points=OVERFITTING_MARGIN_POINTS, accuracy_threshold=OVERFITTING_ACCURACY, epoch=figures["epoch"],
         )
     except ValueError as error:  # e.g. accuracies in metrics.jsonl that are not fractions
-        return {"verdict": None, "note": f"speaker overfitting check skipped: {error}"}, floor
-    section = {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
-               **figures, "margin_points": OVERFITTING_MARGIN_POINTS, "accuracy_threshold": OVERFITTING_ACCURACY}
-    return section, floor
+        return {"verdict": None, "note": f"speaker overfitting check skipped: {error}"}
+    return {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
+            **figures, "margin_points": OVERFITTING_MARGIN_POINTS, "accuracy_threshold": OVERFITTING_ACCURACY}
+
+
+def floor_comparison(hparams: dict, raw: np.ndarray, labels: np.ndarray, floor: Optional[dict],
+                     why_no_floor: str) -> dict:
+    """results.json's ``floor_comparison``: WARN when the raw-cosine EER is above the floor's."""
+    if floor is None:
+        return {"verdict": None, "note": f"floor comparison skipped: {why_no_floor}"}
+    eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer
+    facts = training_recipe_facts(hparams["experiment"])
+    verdict = check_against_floor(eer, floor["eer"], **facts)
+    return {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
+            **facts}
 
 
 def overfitting_text(section: dict) -> str:
-    """The check's line for summary.md (printed with it): the verdict as format_verdict writes
+    """A check's line for summary.md (printed with it): the verdict as format_verdict writes
     it, or the note saying why it was skipped."""
     if section.get("verdict"):
         v = section["verdict"]
@@ -263,8 +290,9 @@ def summary_markdown(results: dict) -> str:
     if floor:
         lines += ["", f"No-learning floor on the same trials ({floor['system']}; global statistics of "
                   f"{floor['train_utterances']} training utterances, {floor['seconds']:g} s): EER {100 * floor['eer']:.2f}%."]
-    if results.get("speaker_overfitting"):
-        lines += ["", overfitting_text(results["speaker_overfitting"])]
+    for section in ("floor_comparison", "speaker_overfitting"):
+        if results.get(section):
+            lines += ["", overfitting_text(results[section])]
     lines += ["", f"Date {results['date']}, commit {results['commit']}."]
     return "\n".join(lines) + "\n"
 
@@ -318,8 +346,13 @@ def evaluate(hparams: dict, device: str) -> dict:
         if hparams["bootstrap_resamples"]:
             systems[norm]["interval"] = speaker_bootstrap_trials(
                 trials, s, p_targets=tuple(hparams["p_targets"]), resamples=hparams["bootstrap_resamples"], seed=0)
-    overfitting, floor = speaker_overfitting(experiment, trials, rows, index, raw, labels, settings["data_folder"],
-                                             hparams, device)
+    floor, floor_scores, why_no_floor = no_learning_floor(experiment, trials, rows, index, labels,
+                                                          settings["data_folder"], hparams, device)
+    if floor_scores is not None:  # compare.py makes the floor a row of its table from these
+        write_scores(os.path.join(out, FLOOR_SCORES), trials, floor_scores)
+        floor["scores_file"] = FLOOR_SCORES
+    overfitting = speaker_overfitting(hparams, experiment, raw, labels, floor, why_no_floor)
+    below_floor = floor_comparison(hparams, raw, labels, floor, why_no_floor)
     calibration = None
     if hparams["calibrate_on"]:
         calibration = calibrate(hparams, raw, labels)
@@ -341,6 +374,7 @@ def evaluate(hparams: dict, device: str) -> dict:
         "calibration": calibration,
         "floor": floor,
         "speaker_overfitting": overfitting,
+        "floor_comparison": below_floor,
         "embedding": {**timing, "utterances": len(needed), "device": device,
                       "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -362,6 +396,7 @@ def evaluate(hparams: dict, device: str) -> dict:
 
 
 def main(argv) -> None:
+    bound_onednn_cache()  # utterances of every length: one cached oneDNN primitive per shape grows memory
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     with open(hparams_file) as fin:
         hparams = load_hyperpyyaml(fin, overrides)

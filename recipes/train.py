@@ -26,6 +26,7 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -40,12 +41,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn import SyncBatchNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.allocator import bound_onednn_cache  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings  # noqa: E402
 from custom_modules.heldout import embed_heldout, pairwise_eer  # noqa: E402
 from custom_modules.experiment import write_experiment_record  # noqa: E402
+
+
+def parameter_digest(modules: torch.nn.ModuleDict) -> str:
+    """sha256 of every parameter and buffer, in name order: two runs that trained the same
+    weights, bit for bit, log the same digest (metrics.jsonl, each epoch)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(unwrap(modules).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -169,7 +181,8 @@ class SpeakerBrain(sb.Brain):
             stats_meta=meta, train_stats=getattr(self, "train_stats", None), valid_stats=stats
         )
         if sb.utils.distributed.if_main_process():
-            record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats}
+            record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats,
+                      "parameters_sha256": parameter_digest(self.modules)}
             with open(self.hparams.metrics_file, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
         checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}
@@ -216,6 +229,7 @@ def load_hparams(argv):
 
 
 def main(argv) -> None:
+    bound_onednn_cache()  # random crop lengths: one cached oneDNN primitive per shape grows memory
     hparams_file, run_opts, overrides, hparams = load_hparams(argv)
     data_folder = hparams["data_folder"]
     if not os.path.isdir(data_folder):

@@ -38,7 +38,17 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "results" / "tiny"
     report = json.loads((out / "comparison.json").read_text())
-    assert [r["system"] for r in report["systems"]] == ["res2net_am_demo/1", "res2net_am_demo/2", "ecapa_aam_demo/1"]
+    assert [r["system"] for r in report["systems"]] == ["res2net_am_demo/1", "res2net_am_demo/2", "ecapa_aam_demo/1",
+                                                        "floor"]
+    floor = report["systems"][3]
+    floor_results = json.loads(open(os.path.join(folders[0], "eval", "trials", "results.json")).read())["floor"]
+    trials, scores = read_scores(os.path.join(folders[0], "eval", "trials", floor_results["scores_file"]))
+    labels = [t.label for t in trials]
+    floor_eer = equal_error_rate([s for s, l in zip(scores, labels) if l], [s for s, l in zip(scores, labels) if not l]).eer
+    assert floor["eer"] == pytest.approx(floor_eer, abs=1e-9) and floor["eer"] == pytest.approx(floor_results["eer"], abs=1e-9)
+    assert floor["parameters"] == 0 and floor["training"]["epochs"] is None
+    worse = [r["system"] for r in report["systems"][:3] if r["eer"] > floor["eer"]]
+    assert [w.split(":")[0] for w in report["floor_warnings"]] == [f"WARN {name}" for name in worse]
     for row, folder in zip(report["systems"], folders):
         trials, scores = read_scores(os.path.join(folder, "eval", "trials", "scores_none.txt"))
         labels = [t.label for t in trials]
@@ -58,7 +68,7 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
         assert (out / "logs" / f"{stem}.eval_summary.md").read_text() == summary
     assert report["systems"][2]["parameters"] != report["systems"][0]["parameters"]
     diffs = report["paired_differences"]
-    assert [d["system"] for d in diffs] == ["res2net_am_demo/2", "ecapa_aam_demo/1"]
+    assert [d["system"] for d in diffs] == ["res2net_am_demo/2", "ecapa_aam_demo/1", "floor"]
     for d, row in zip(diffs, report["systems"][1:]):
         assert d["reference"] == "res2net_am_demo/1"
         assert d["eer_difference"] == pytest.approx(row["eer"] - report["systems"][0]["eer"], abs=1e-12)
@@ -67,7 +77,7 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     assert len(seeds) == 1 and seeds[0]["name"] == "res2net_am_demo" and seeds[0]["seeds"] == 2
     assert seeds[0]["eer_min"] <= seeds[0]["eer_mean"] <= seeds[0]["eer_max"]
     averaged = report["seed_averaged_differences"]
-    assert len(averaged) == 1
+    assert [a["system"] for a in averaged] == ["ecapa_aam_demo", "floor"]
     a = averaged[0]
     rows = report["systems"]
     assert (a["system"], a["seeds"], a["reference"], a["reference_seeds"]) == ("ecapa_aam_demo", 1, "res2net_am_demo", 2)
@@ -78,4 +88,5 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     assert (out / "det.png").stat().st_size > 1000
     text = (out / "comparison.md").read_text()
     assert "res2net_am_demo/1" in text and "ecapa_aam_demo/1" in text and "Across seeds" in text
+    assert "| floor |" in text and "without learning anything about voices" in text
     assert "Seed-averaged EER against res2net_am_demo" in text

@@ -433,22 +433,69 @@ def test_cli_evaluated_runs_the_overfitting_check_from_results_json(tmp_path, ca
     diagnose = load_diagnose()
     folder = write_evaluated_experiment(str(tmp_path / "exp"), [(0.7, 0.6), (0.998, 0.979)], floor_eer=FLOOR)
     assert diagnose.main(["--evaluated", folder]) == 0  # a WARN, not a FAIL
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the table pads its columns
     assert "on 6000 trials of /data/trials.txt" in out
-    assert "WARN    speaker overfitting  closed-set accuracy 97.9% (validation, epoch 2; training 99.8%) on 16" in out
-    assert "recipes/learning_curve.py" in out and out.strip().endswith("summary: 0 PASS, 1 WARN, 0 FAIL -> exit 0")
+    assert "WARN speaker overfitting closed-set accuracy 97.9% (validation, epoch 2; training 99.8%) on 16" in out
+    assert "PASS worse than no learning EER 20.50% on the trials, 1.20 points below the no-learning floor's" in out
+    assert "recipes/learning_curve.py" in out and out.strip().endswith("summary: 1 PASS, 1 WARN, 0 FAIL -> exit 0")
     # the same from the eval folder or results.json itself, and with a stricter rule
     results = os.path.join(folder, "eval", "trials", "results.json")
     assert diagnose.main([f"--evaluated={results}", "--margin_points=1"]) == 0
-    assert "PASS    speaker overfitting" in capsys.readouterr().out
+    assert "PASS speaker overfitting" in " ".join(capsys.readouterr().out.split())
     # an evaluation made before eval.py computed the floor: a note, or the floor's EER given in percent
     old = write_evaluated_experiment(str(tmp_path / "old"), [(0.998, 0.979)], systems={"none": {"eer": 0.1883}})
     assert diagnose.main(["--evaluated", old]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the table pads its columns
     assert "note: speaker overfitting check skipped: results.json has no floor EER" in out and "--floor_eer" in out
     assert "summary: 0 PASS, 0 WARN, 0 FAIL" in out
     assert diagnose.main(["--evaluated", old, "--floor_eer=17.97"]) == 0
-    assert "WARN    speaker overfitting" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the table pads its columns
+    assert "WARN speaker overfitting" in out
+    # 18.83% against a floor of 17.97%: worse than learning nothing, with the causes and the fix
+    assert "WARN worse than no learning EER 18.83% on the trials is 0.86 points above the no-learning floor's" in out
+    assert "too few epochs (1 trained)" in out and "smalldata.yaml" in out
     assert diagnose.main(["--evaluated", str(tmp_path / "nowhere")]) == 1
-    out = capsys.readouterr().out
-    assert "FAIL    evaluation" in out and "recipes/eval.py" in out
+    out = " ".join(capsys.readouterr().out.split())  # the table pads its columns
+    assert "FAIL evaluation" in out and "recipes/eval.py" in out
+
+
+def test_worse_than_the_floor_is_strictly_above_it():
+    from custom_modules.floor_check import check_against_floor
+
+    assert check_against_floor(0.2157, 0.2157).status == "PASS"  # equal is not worse
+    assert check_against_floor(0.2156, 0.2157).status == "PASS"
+    above = check_against_floor(0.2158, 0.2157)
+    assert above.status == "WARN" and "0.01 points above the no-learning floor's 21.57%" in above.reason
+    assert check_against_floor(1.0, 0.0).status == "WARN" and check_against_floor(0.0, 0.0).status == "PASS"
+    with pytest.raises(ValueError, match="fractions in \\[0, 1\\], not percentages"):
+        check_against_floor(30.33, 21.57)
+
+
+def test_worse_than_the_floor_names_the_likely_causes_and_the_fix():
+    from custom_modules.floor_check import check_against_floor
+
+    v = check_against_floor(0.3033, 0.2157, epochs=4, recipe="res2net_am_demo", augmented=False)
+    assert v.name == "worse than no learning" and v.status == "WARN"
+    assert v.reason == ("EER 30.33% on the trials is 8.76 points above the no-learning floor's 21.57% (cepstral mean "
+                        "+ std, cosine): the model is worse than learning nothing. Likely causes: too few epochs "
+                        "(4 trained); no augmentation (this run had none); a recipe made for many speakers "
+                        "(res2net_am_demo)")
+    assert "hparams/res2net_am_smalldata.yaml" in v.fix and "more epochs" in v.fix and "seeds" in v.fix
+    # facts that are unknown (an exported model) are not invented; a small-data recipe is not blamed
+    v = check_against_floor(0.25, 0.2, recipe="res2net_am_smalldata_e8", augmented=True)
+    assert "too few epochs;" in v.reason and "(this run had some)" in v.reason and "(res2net" not in v.reason
+
+
+def test_training_recipe_facts_read_the_hparams_without_executing_them(tmp_path):
+    from custom_modules.floor_check import training_recipe_facts
+
+    folder = str(tmp_path)
+    marker = tmp_path / "executed"
+    with open(os.path.join(folder, "hyperparams.yaml"), "w") as handle:
+        handle.write(f"experiment_name: res2net_am_smalldata\nrun: !apply:os.mkdir ['{marker}']\n"
+                     "augmentation: !new:custom_modules.augmentation.TrainingAugmentation\n")
+    assert training_recipe_facts(folder) == {"epochs": None, "recipe": None, "augmented": None}  # no metrics.jsonl
+    with open(os.path.join(folder, "metrics.jsonl"), "w") as handle:
+        handle.write('{"epoch": 1}\n\n{"epoch": 2}\n{"epoch": 3}\n')
+    assert training_recipe_facts(folder) == {"epochs": 3, "recipe": "res2net_am_smalldata", "augmented": True}
+    assert not marker.exists()

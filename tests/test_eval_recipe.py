@@ -141,6 +141,31 @@ def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_expe
     assert floor["train_csv"] == os.path.abspath(os.path.join(data, "train.csv")) and floor["seconds"] < 60
 
 
+def test_eval_flags_a_system_worse_than_the_floor_and_keeps_the_floor_scores(tiny_experiment):
+    """Fast: reads the evaluation of the shared tiny_experiment fixture. The floor's trial
+    scores are written beside the model's; the verdict is the one check_against_floor gives."""
+    from custom_modules.checks import format_verdict
+    from custom_modules.floor_check import check_against_floor
+    from custom_modules.scoring import read_scores
+
+    data, experiment = tiny_experiment
+    out = os.path.join(experiment, "eval", "trials")
+    results = json.load(open(os.path.join(out, "results.json")))
+    floor, section = results["floor"], results["floor_comparison"]
+    trials, scores = read_scores(os.path.join(out, floor["scores_file"]))
+    labels = np.array([t.label for t in trials])
+    assert len(trials) == results["n_target"] + results["n_nontarget"]
+    assert equal_error_rate(scores[labels == 1], scores[labels == 0]).eer == pytest.approx(floor["eer"], abs=1e-12)
+    assert section["eer"] == pytest.approx(results["systems"]["none"]["eer"], abs=1e-12)
+    epochs = len([line for line in open(os.path.join(experiment, "metrics.jsonl")) if line.strip()])
+    assert (section["epochs"], section["recipe"], section["augmented"]) == (epochs, "res2net_am_demo", False)
+    expected = check_against_floor(section["eer"], floor["eer"], epochs=epochs, recipe="res2net_am_demo",
+                                   augmented=False)
+    assert section["verdict"] == expected._asdict()
+    assert expected.status == ("WARN" if section["eer"] > floor["eer"] else "PASS")
+    assert format_verdict(expected) in open(os.path.join(out, "summary.md")).read()
+
+
 def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_experiment, tmp_path):
     """The floor EER stored with the model's evaluation is the one recipes/floor.py + eval.py
     give on the same trials; the floor folder itself gets a note, no verdict (about 10 s,
@@ -159,5 +184,7 @@ def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_
     assert floor_results["systems"]["none"]["eer_threshold"] == pytest.approx(floor["eer_threshold"], abs=1e-6)
     # the floor itself (a model folder without metrics.jsonl) is not checked: a note, no verdict, no floor run
     assert floor_results["floor"] is None and floor_results["speaker_overfitting"]["verdict"] is None
+    assert floor_results["floor_comparison"]["verdict"] is None
+    assert "floor system itself" in floor_results["floor_comparison"]["note"]
     assert "floor system itself" in floor_results["speaker_overfitting"]["note"]
     assert "Note: speaker overfitting check skipped" in open(os.path.join(evaluated, "summary.md")).read()
