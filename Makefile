@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
-#   make demo   on the dev data ($(DATA)): prepare, train the demo-size Res2Net50 + AM-Softmax
-#               and ECAPA-TDNN + AAM, evaluate both on the trials (EER, minDCF), compare them
+#   make demo   on the dev data ($(DATA)): prepare, train Res2Net50 + AM-Softmax and ECAPA-TDNN +
+#               AM-Softmax with the small-data recipe, evaluate both on the trials (EER, minDCF),
+#               compare them with the no-learning floor as a row
 #   make test   run the test suite
 # The Python environment is built once from requirements.txt under ~/.cache/res2net-sv/.
 
@@ -8,7 +9,7 @@ DATA ?= ../shared/data/dev
 PY = $(shell scripts/ensure_env.sh)
 PYTEST_ARGS ?= -q
 
-.PHONY: env test demo bench bench-metrics ablation seeds learning-curve
+.PHONY: env test demo bench bench-encoders bench-metrics ablation seeds learning-curve
 
 env:
 	@scripts/ensure_env.sh >/dev/null && echo "environment: $$(scripts/ensure_env.sh)"
@@ -16,11 +17,16 @@ env:
 test: env
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# make demo: prepare -> train Res2Net50-AM -> train ECAPA-AAM -> evaluate both -> compare.
+# make demo: prepare -> train Res2Net50-AM and ECAPA-AM with the same small-data recipe
+# (hparams/*_smalldata.yaml, $(DEMO_EPOCHS) epochs, side by side, one thread each) -> evaluate
+# both (EER, minDCF, AS-norm) -> compare, the no-learning floor a row of the table
+# (scripts/run_demo.sh). About 15 minutes on 2 cores.
 # The dev folder ships audio under wav/<speaker>/ and its official trials.txt: prepare.py
 # re-validates the audio and rebuilds the CSVs with the trial speakers as the test set.
 # A DATA folder without wav/ + trials.txt is taken as already prepared (train.csv, test.csv, trials.txt).
 DEMO = exp/demo
+SEED ?= 1986
+DEMO_EPOCHS ?= 12
 demo: env
 	@if [ ! -f "$(DATA)/train.csv" ] && [ ! -d "$(DATA)/wav" ]; then \
 	  echo "error: DATA=$(DATA) holds neither train.csv nor wav/."; \
@@ -32,15 +38,14 @@ demo: env
 	  $(PY) recipes/prepare.py --source $(DATA)/wav --format folder --trials $(DATA)/trials.txt \
 	      --output $(DEMO)/data --overwrite; \
 	else rm -rf $(DEMO)/data && mkdir -p $(DEMO) && ln -s "$$(cd $(DATA) && pwd)" $(DEMO)/data; fi
-	$(PY) recipes/train.py hparams/res2net_am_demo.yaml --data_folder=$(DEMO)/data --output_folder=$(DEMO)/res2net_am_demo/1986 --noprogressbar
-	$(PY) recipes/train.py hparams/ecapa_aam_demo.yaml --data_folder=$(DEMO)/data --output_folder=$(DEMO)/ecapa_aam_demo/1986 --noprogressbar
-	$(PY) recipes/eval.py hparams/eval.yaml --experiment=$(DEMO)/res2net_am_demo/1986 --score_norm=none,as
-	$(PY) recipes/eval.py hparams/eval.yaml --experiment=$(DEMO)/ecapa_aam_demo/1986 --score_norm=none,as
-	$(PY) recipes/compare.py $(DEMO)/res2net_am_demo/1986 $(DEMO)/ecapa_aam_demo/1986 --name demo --output_root $(DEMO)/results
-	@echo "demo outputs: $(DEMO)/ (data/, <system>/1986/ with train_log.txt, metrics.jsonl, eval/trials/), table: $(DEMO)/results/demo/comparison.md"
+	scripts/run_demo.sh $(DEMO)/data $(SEED) $(DEMO_EPOCHS) $(DEMO)
+	@echo "demo outputs: $(DEMO)/<system>_smalldata_e$(DEMO_EPOCHS)/$(SEED)/ (train_log.txt, metrics.jsonl, eval/trials/), table: $(DEMO)/results/demo_seed$(SEED)/comparison.md"
 
 bench: env
 	$(PY) scripts/benchmark_training.py --data_folder=$(DATA) --output=results/benchmark_training.md
+
+bench-encoders: env
+	$(PY) scripts/benchmark_encoders.py
 
 bench-metrics: env
 	$(PY) scripts/benchmark_metrics.py
