@@ -70,6 +70,35 @@ def _inference_yaml(experiment_hparams_file: str, header: str) -> str:
     return header + text + LOADING_PART
 
 
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies inside it (links resolved)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_export_output(output: str, experiment_folder: str, overwrite: bool) -> None:
+    """Refuse an export ``output`` that would destroy what the export did not make: the
+    experiment folder itself, a folder inside it or holding it, or (with ``overwrite``) a
+    non-empty folder that is not a model folder written by an export (no ``model_card.json``).
+    Raises ``FileExistsError`` naming the folder and what to do.
+    """
+    out, source = os.path.realpath(output), os.path.realpath(experiment_folder)
+    if _inside(out, source):
+        raise FileExistsError(f"--output {output} is the experiment folder {source} or inside it: an export never "
+                              f"writes into the folder it reads; choose a folder outside it, e.g. models/<name>")
+    if _inside(source, out):
+        raise FileExistsError(f"--output {output} holds the experiment {source}: replacing it would delete the "
+                              f"experiment; choose another folder, e.g. models/<name>")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise FileExistsError(f"--output {output} exists and is not a folder; choose another --output")
+    if os.path.isdir(out) and os.listdir(out):
+        if not overwrite:
+            raise FileExistsError(f"{output} exists and is not empty; choose another --output or pass --overwrite")
+        if not os.path.isfile(os.path.join(out, CARD)):
+            raise FileExistsError(f"--output {output} is not a model folder written by recipes/export.py (it has no "
+                                  f"{CARD}); --overwrite replaces only those: choose a new or empty folder")
+
+
 def export_experiment(
     experiment: Experiment,
     output: str,
@@ -80,11 +109,11 @@ def export_experiment(
     """Export ``experiment`` (from :func:`custom_modules.experiment.load_experiment`) to ``output``.
 
     The folder is written into a temporary sibling and renamed into place; an existing
-    non-empty ``output`` is refused unless ``overwrite``.
+    non-empty ``output`` is refused unless ``overwrite``, and even then unless it is a model
+    folder this function wrote (:func:`check_export_output`).
     """
     output = os.path.abspath(output)
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
-        raise FileExistsError(f"{output} exists and is not empty; choose another --output or pass --overwrite")
+    check_export_output(output, experiment.folder, overwrite)
     parent = os.path.dirname(output)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)

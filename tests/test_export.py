@@ -97,3 +97,25 @@ def test_export_refuses_to_overwrite_and_names_a_truncated_checkpoint(exported, 
 
     with pytest.raises(ExperimentError, match="embedding_model.ckpt"):
         load_experiment(str(broken))
+
+
+def test_export_never_replaces_what_it_did_not_write(exported, tmp_path):
+    """--overwrite replaces a previous export only: not the experiment, a folder holding it or
+    inside it, nor any other non-empty folder; each refusal names the folder and leaves it whole."""
+    data, experiment, model = exported
+    before = sorted(os.listdir(experiment))
+    holder = os.path.dirname(os.path.dirname(experiment))  # exp/ with the experiment inside
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    for output, message in [(experiment, "is the experiment folder"),
+                            (os.path.join(experiment, "model"), "is the experiment folder"),
+                            (holder, "holds the experiment"),
+                            (str(other), "is not a model folder written by recipes/export.py")]:
+        result = run("recipes/export.py", f"--experiment={experiment}", f"--output={output}", "--overwrite")
+        assert result.returncode != 0 and message in result.stderr and output in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1  # one line, no traceback
+    assert sorted(os.listdir(experiment)) == before and (other / "keep.txt").read_text() == "mine"
+    # a previous export is replaced
+    again = run("recipes/export.py", f"--experiment={experiment}", f"--output={model}", "--overwrite")
+    assert again.returncode == 0, again.stderr[-2000:]
