@@ -8,6 +8,9 @@ The no-learning floor (cepstral mean + std, cosine; built by recipes/eval.py fro
 system's training data and scored on the same trials) is always the last row (--no_floor
 leaves it out), and a system above it is flagged as worse than learning nothing.
 
+Bootstrap speakers are the test CSV's spk_id (the one the evaluation used, or --test_annotation),
+never a part of an utterance ID.
+
 Each experiment is evaluated with recipes/eval.py on the same trials (its existing
 results are reused when they were computed on the same trial file; --reeval forces a new
 run). Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
@@ -53,6 +56,7 @@ from custom_modules.bootstrap import (  # noqa: E402
     speaker_bootstrap_trials,
 )
 from custom_modules.checks import is_floor_folder  # noqa: E402
+from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
@@ -141,7 +145,8 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
     target, nontarget = scores[labels == 1], scores[labels == 0]
-    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0)
+    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0,
+                                        speaker_map=speaker_map(folder, results, args))
     label = system_label(folder)
     hparams_copy = os.path.join(out_folder, "hparams", label.replace("/", "_") + ".yaml")
     os.makedirs(os.path.dirname(hparams_copy), exist_ok=True)
@@ -164,10 +169,29 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "n_nontarget": results["n_nontarget"],
         "_scores": (target, nontarget),
         "_trials": (trials, scores, labels),
+        "_speakers": speaker_map(folder, results, args),
     }
 
 
 FLOOR_NAME = "floor"
+
+
+def speaker_map(folder: str, results: Dict, args) -> Dict[str, str]:
+    """Utterance -> speaker of the trial list, from the test CSV's ``spk_id`` that the
+    evaluation used (the bootstrap resamples these speakers, never a part of an ID's text)."""
+    csv = args.test_annotation or results.get("test_annotation")
+    if not csv:
+        raise SystemExit(f"error: {folder}: its evaluation does not name its test CSV (made before eval.py recorded "
+                         f"it); pass --test_annotation=<csv> or --reeval")
+    if csv not in _SPEAKER_MAPS:
+        try:
+            _SPEAKER_MAPS[csv] = {row["ID"]: row["spk_id"] for row in read_speaker_csv(csv)}
+        except DataError as error:
+            raise SystemExit(f"error: {error}") from None
+    return _SPEAKER_MAPS[csv]
+
+
+_SPEAKER_MAPS: Dict[str, Dict[str, str]] = {}
 
 
 def scores_path(folder: str, results: Dict, filename: str) -> str:
@@ -193,7 +217,8 @@ def floor_row(folder: str, args) -> Optional[Dict]:
     labels = np.array([t.label for t in trials])
     target, nontarget = scores[labels == 1], scores[labels == 0]
     metrics = verification_metrics(target, nontarget, p_targets=(0.01, 0.05))
-    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0)
+    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0,
+                                        speaker_map=speaker_map(folder, results, args))
     return {
         "system": FLOOR_NAME,
         "name": FLOOR_NAME,
@@ -212,6 +237,7 @@ def floor_row(folder: str, args) -> Optional[Dict]:
         "n_nontarget": results["n_nontarget"],
         "_scores": (target, nontarget),
         "_trials": (trials, scores, labels),
+        "_speakers": speaker_map(folder, results, args),
     }
 
 
@@ -236,7 +262,7 @@ def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:
         if [(t.enrol, t.test) for t in trials] != [(t.enrol, t.test) for t in trials0]:
             raise SystemExit(f"error: {row['system']} and {rows[0]['system']} were scored on different trial lists")
         paired = paired_speaker_bootstrap(scores, scores0, labels, [t.enrol for t in trials], [t.test for t in trials],
-                                          resamples=resamples, seed=0)
+                                          resamples=resamples, seed=0, speaker_map=rows[0]["_speakers"])
         d = paired["eer_difference"]
         out.append({"system": row["system"], "reference": rows[0]["system"], "eer_difference": d["value"],
                     "interval_95": (d["low"], d["high"]), "significant": bool(paired["significant"])})
@@ -277,7 +303,7 @@ def seed_averaged_differences(rows: List[Dict], resamples: int) -> List[Dict]:
     out = []
     for name in names[1:]:
         res = seed_averaged_paired_bootstrap(runs[name], runs[names[0]], labels0, enrol, test,
-                                             resamples=resamples, seed=0)
+                                             resamples=resamples, seed=0, speaker_map=rows[0]["_speakers"])
         d = res["eer_difference"]
         out.append({"system": name, "reference": names[0], "seeds": res["eer_a"]["runs"],
                     "reference_seeds": res["eer_b"]["runs"], "eer_mean": res["eer_a"]["value"],
@@ -396,7 +422,7 @@ def main(argv=None) -> None:
     differences = paired_differences(rows, args.resamples)
     seed_averaged = seed_averaged_differences(rows, args.resamples)
     for row in rows:
-        row.pop("_trials")
+        row.pop("_trials"), row.pop("_speakers")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     report = {
         "name": args.name,

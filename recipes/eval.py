@@ -314,6 +314,7 @@ def evaluate(hparams: dict, device: str) -> dict:
 
     needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
     rows = [by_id[i] for i in needed]
+    speaker_map = {i: by_id[i]["spk_id"] for i in needed}  # bootstrap speakers: the CSV's spk_id, never ID text
     embeddings, timing = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
     index = {utt: row for row, utt in enumerate(needed)}
     np.savez(os.path.join(out, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
@@ -345,7 +346,8 @@ def evaluate(hparams: dict, device: str) -> dict:
         systems[norm]["min_cllr"] = min_cllr(s[labels == 1], s[labels == 0])
         if hparams["bootstrap_resamples"]:
             systems[norm]["interval"] = speaker_bootstrap_trials(
-                trials, s, p_targets=tuple(hparams["p_targets"]), resamples=hparams["bootstrap_resamples"], seed=0)
+                trials, s, p_targets=tuple(hparams["p_targets"]), resamples=hparams["bootstrap_resamples"], seed=0,
+                speaker_map=speaker_map)
     floor, floor_scores, why_no_floor = no_learning_floor(experiment, trials, rows, index, labels,
                                                           settings["data_folder"], hparams, device)
     if floor_scores is not None:  # compare.py makes the floor a row of its table from these
@@ -365,6 +367,7 @@ def evaluate(hparams: dict, device: str) -> dict:
         "experiment": os.path.abspath(hparams["experiment"]),
         "checkpoint": experiment.checkpoint,
         "trials": os.path.abspath(settings["trials"]),
+        "test_annotation": os.path.abspath(settings["test_annotation"]),
         "n_target": int((labels == 1).sum()),
         "n_nontarget": int((labels == 0).sum()),
         "p_targets": list(hparams["p_targets"]),

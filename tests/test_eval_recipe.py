@@ -188,3 +188,25 @@ def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_
     assert "floor system itself" in floor_results["floor_comparison"]["note"]
     assert "floor system itself" in floor_results["speaker_overfitting"]["note"]
     assert "Note: speaker overfitting check skipped" in open(os.path.join(evaluated, "summary.md")).read()
+
+
+def test_bootstrap_speakers_come_from_the_test_csv_not_from_id_text(tiny_experiment, tmp_path):
+    """Kaldi-style IDs (no '/'): the interval resamples the 2 speakers of the CSV's spk_id,
+    not 8 one-utterance 'speakers' read from the ID text (about 10 s)."""
+    data, experiment = tiny_experiment
+    rows = open(os.path.join(data, "test.csv")).read().strip().splitlines()
+    renamed = [rows[0]] + [line.replace("/", "-", 1) for line in rows[1:]]
+    csv = tmp_path / "test_kaldi.csv"
+    csv.write_text("\n".join(renamed) + "\n")
+    trials = tmp_path / "trials_kaldi.txt"
+    trials.write_text("".join(f"{line.split()[0]} {line.split()[1].replace('/', '-')} "
+                              f"{line.split()[2].replace('/', '-')}\n"
+                              for line in open(os.path.join(data, "trials.txt")) if line.strip()))
+    with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
+        hparams = load_hyperpyyaml(handle, {"experiment": experiment, "data_folder": data, "trials": str(trials),
+                                            "test_annotation": str(csv), "output_folder": str(tmp_path / "eval"),
+                                            "bootstrap_resamples": 50})
+    results = load_recipe("eval").evaluate(hparams, "cpu")
+    assert "/" not in open(trials).read()
+    assert results["systems"]["none"]["interval"]["n_speakers"] == 2
+    assert results["test_annotation"] == str(csv)
