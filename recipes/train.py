@@ -43,6 +43,7 @@ from torch.nn import SyncBatchNorm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
+from custom_modules.checkpoints import set_aside_incomplete  # noqa: E402
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings  # noqa: E402
@@ -294,6 +295,8 @@ def main(argv) -> None:
             f"process(es) = {batch_size * world} per step, {hparams['steps_per_epoch']} steps per epoch"
         )
     )
+    if sb.utils.distributed.if_main_process():  # a run killed while saving must not block every rerun
+        set_aside_incomplete(hparams["checkpointer"].checkpoints_dir, hparams["checkpointer"].recoverables)
     brain = SpeakerBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

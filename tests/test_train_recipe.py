@@ -155,3 +155,37 @@ def test_same_seed_and_threads_give_bitwise_the_same_parameters(tiny_dataset, tm
     assert len(digests[0]) == 2 and len(set(digests[0])) == 2  # --debug: 2 epochs, and training changed them
     assert digests[0] == digests[1]
     assert digests[2][-1] != digests[0][-1]
+
+
+@pytest.mark.parametrize("damage", ["only CKPT.yaml", "truncated encoder"])
+def test_a_half_written_checkpoint_is_set_aside_and_the_rerun_resumes(tiny_dataset, tmp_path, damage):
+    """What a run killed while saving leaves (SpeechBrain writes CKPT.yaml first, then each
+    .ckpt): the rerun moves it aside, says so, and resumes from the previous checkpoint."""
+    import re
+    import shutil
+
+    out = str(tmp_path / "exp")
+    first = train(tiny_dataset, out, "--number_of_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    save = os.path.join(out, "save")
+    (complete,) = [d for d in os.listdir(save) if d.startswith("CKPT")]
+    broken = os.path.join(save, "CKPT+2099-01-01+00-00-00+00")
+    shutil.copytree(os.path.join(save, complete), broken)
+    meta = open(os.path.join(broken, "CKPT.yaml")).read()
+    with open(os.path.join(broken, "CKPT.yaml"), "w") as handle:  # the newest: recovery would pick it
+        handle.write(re.sub(r"unixtime: [0-9.]+", "unixtime: 4070908800.0", meta))
+    if damage == "only CKPT.yaml":
+        for name in os.listdir(broken):
+            if name != "CKPT.yaml":
+                os.remove(os.path.join(broken, name))
+    else:
+        path = os.path.join(broken, "embedding_model.ckpt")
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+    second = train(tiny_dataset, out, "--number_of_epochs=2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    said = second.stdout + second.stderr
+    reason = "embedding_model.ckpt is truncated" if damage != "only CKPT.yaml" else "is missing"
+    assert f"checkpoint {broken} is incomplete" in said and reason in said
+    assert os.path.isdir(os.path.join(save, "incomplete-CKPT+2099-01-01+00-00-00+00"))
+    assert [r["epoch"] for r in records(out)] == [1, 2]  # resumed from the complete epoch-1 checkpoint

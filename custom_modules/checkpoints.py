@@ -1,0 +1,73 @@
+"""Checkpoints that a killed run left half-written are set aside, so a rerun resumes.
+
+SpeechBrain's ``Checkpointer.save_checkpoint`` writes ``CKPT.yaml`` first and then one
+``<name>.ckpt`` per recoverable. A run killed in between leaves a checkpoint folder that
+``recover_if_possible`` picks as the newest and then fails on (``KeyError`` for a missing
+file, an unpickling error for a truncated one), on every rerun. :func:`set_aside_incomplete`
+moves such folders to ``<save>/incomplete-<name>`` (SpeechBrain only reads folders whose
+names start with ``CKPT``), and says so, before the run recovers; the previous complete
+checkpoint is then used.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Iterable, List
+
+__all__ = ["incomplete_reason", "set_aside_incomplete"]
+
+META = "CKPT.yaml"
+
+
+def incomplete_reason(folder: str, names: Iterable[str]) -> str:
+    """Why the checkpoint ``folder`` cannot be recovered ("" when it is complete): its
+    ``CKPT.yaml`` or a ``<name>.ckpt`` of ``names`` is missing or empty, or a torch file
+    (a zip archive) is truncated.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "CKPT.yaml"), "w").write("end-of-epoch: true\\n")
+    >>> incomplete_reason(folder, ["embedding_model"])
+    'embedding_model.ckpt is missing'
+    """
+    files = [META] + [f"{name}.ckpt" for name in names]
+    for file in files:
+        path = os.path.join(folder, file)
+        if not os.path.isfile(path):
+            return f"{file} is missing"
+        if os.path.getsize(path) == 0:
+            return f"{file} is empty"
+        with open(path, "rb") as handle:
+            is_zip = handle.read(2) == b"PK"
+        if is_zip and not zipfile.is_zipfile(path):
+            return f"{file} is truncated"
+    return ""
+
+
+def set_aside_incomplete(save_folder: str, names: Iterable[str]) -> List[str]:
+    """Move every incomplete ``CKPT*`` folder of ``save_folder`` to ``incomplete-<name>`` and
+    print one line for each; returns the new paths."""
+    names = list(names)
+    moved: List[str] = []
+    if not os.path.isdir(save_folder):
+        return moved
+    for entry in sorted(os.listdir(save_folder)):
+        folder = os.path.join(save_folder, entry)
+        if not (entry.startswith("CKPT") and os.path.isdir(folder)):
+            continue
+        reason = incomplete_reason(folder, names)
+        if reason:
+            target = os.path.join(save_folder, f"incomplete-{entry}")
+            suffix = 1
+            while os.path.exists(target):
+                target, suffix = os.path.join(save_folder, f"incomplete-{entry}.{suffix}"), suffix + 1
+            os.rename(folder, target)
+            print(f"checkpoint {folder} is incomplete ({reason}; a run was stopped while writing it): "
+                  f"set aside as {target}; resuming from the previous complete checkpoint")
+            moved.append(target)
+    return moved
