@@ -56,12 +56,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="an exported model folder or a training output folder")
     parser.add_argument("--input", nargs="+", required=True, help="a CSV, a folder, or audio files")
-    parser.add_argument("--output", required=True, help="the .npz to write")
+    parser.add_argument("--output", required=True, help="the .npz to write (.npz is added when missing)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    if os.path.exists(args.output):
-        raise SystemExit(f"error: {args.output} exists; choose another --output (nothing is overwritten)")
+    output = args.output if args.output.endswith(".npz") else args.output + ".npz"  # what np.savez writes
+    if os.path.exists(output):
+        raise SystemExit(f"error: {output} exists; choose another --output (nothing is overwritten)")
     try:
         model = load_experiment(args.model, device=args.device)
         ids, segments = list_inputs(args.input)
@@ -69,8 +70,10 @@ def main(argv=None) -> None:
                                       batch_size=args.batch_size, device=args.device, progress=True)
     except (DataError, ExperimentError) as error:
         raise SystemExit(f"error: {error}") from None
-    np.savez(args.output, ids=np.array(ids), embeddings=embeddings)
-    print(f"wrote {len(ids)} embeddings of dimension {embeddings.shape[1]} to {args.output}")
+    partial = output[: -len(".npz")] + ".partial.npz"  # renamed into place once complete
+    np.savez(partial, ids=np.array(ids), embeddings=embeddings)
+    os.replace(partial, output)
+    print(f"wrote {len(ids)} embeddings of dimension {embeddings.shape[1]} to {output}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,12 @@ def test_embed_matches_eval_embeddings(exported, tmp_path):
         assert np.allclose(emb, reference[utt], atol=1e-5)
     again = run("recipes/embed.py", f"--model={model}", "--input", os.path.join(data, "test.csv"), f"--output={out}")
     assert again.returncode != 0 and "exists" in again.stderr
+    # without the suffix the same file is meant (np.savez adds it): refused too, the file untouched
+    before = open(out, "rb").read()
+    bare = run("recipes/embed.py", f"--model={model}", "--input", os.path.join(data, "test.csv"),
+               f"--output={out[:-4]}")
+    assert bare.returncode != 0 and f"{out} exists" in bare.stderr and open(out, "rb").read() == before
+    assert not [f for f in os.listdir(tmp_path) if "partial" in f]
 
 
 def test_verify_prints_the_cosine_and_a_named_decision(exported):
