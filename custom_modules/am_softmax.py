@@ -27,6 +27,8 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
+import numbers
+
 import math
 from typing import NamedTuple
 
@@ -151,6 +153,9 @@ class AMSoftmax(nn.Module):
         margin_schedule: MarginSchedule | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+            raise TypeError(f"num_classes={num_classes!r}: give a whole number of classes (training speakers x "
+                            f"speeds), e.g. --num_classes=48, or leave it out to count them in the CSV")
         if num_classes < 2:
             raise ValueError(f"AMSoftmax needs at least 2 classes, got num_classes={num_classes}")
         if scale <= 0:

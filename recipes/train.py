@@ -226,6 +226,11 @@ def load_hparams(argv):
             hparams = load_hyperpyyaml(fin, overrides)
         except DataError as error:
             raise SystemExit(f"error: {error}") from None
+        except (TypeError, ValueError) as error:  # a value of the wrong kind, e.g. --num_classes=abc
+            # hyperpyyaml wraps the builder's error as ('Invalid argument to class X', reason)
+            parts = [str(part) for part in (error.args if len(error.args) > 1 else [error])]
+            given = " ".join("--" + line.replace(": ", "=", 1) for line in str(overrides or "").splitlines())
+            raise SystemExit(f"error: {hparams_file}{' with ' + given if given else ''}: {': '.join(parts)}") from None
     return hparams_file, run_opts, overrides, hparams
 
 

@@ -189,3 +189,10 @@ def test_a_half_written_checkpoint_is_set_aside_and_the_rerun_resumes(tiny_datas
     assert f"checkpoint {broken} is incomplete" in said and reason in said
     assert os.path.isdir(os.path.join(save, "incomplete-CKPT+2099-01-01+00-00-00+00"))
     assert [r["epoch"] for r in records(out)] == [1, 2]  # resumed from the complete epoch-1 checkpoint
+
+
+def test_a_value_of_the_wrong_kind_is_one_line_naming_it(tiny_dataset, tmp_path):
+    run = train(tiny_dataset, str(tmp_path / "exp"), "--num_classes=abc", "--debug")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().count("\n") == 0, run.stderr[-2000:]
+    assert "--num_classes=abc" in run.stderr and "num_classes='abc': give a whole number of classes" in run.stderr
