@@ -27,9 +27,8 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
-import numbers
-
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
