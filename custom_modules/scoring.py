@@ -66,6 +66,7 @@ import numpy as np
 __all__ = [
     "Trial",
     "TrialCounts",
+    "require_scoreable",
     "NORM_METHODS",
     "utterance_id",
     "parse_trials",
@@ -219,15 +220,40 @@ def parse_trials(path: PathLike) -> List[Trial]:
         )
     trials: List[Trial] = []
     with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            trial = _parse_trial_line(stripped.split())
-            if trial is None:
-                raise ValueError(f"{path}, line {number}: {_EXPECTED}, got {stripped!r}")
-            trials.append(trial)
+        try:
+            for number, line in enumerate(handle, start=1):
+                stripped = line.strip()
+                if not stripped or stripped.startswith("#"):
+                    continue
+                trial = _parse_trial_line(stripped.split())
+                if trial is None:
+                    raise ValueError(f"{path}, line {number}: {_EXPECTED}, got {stripped!r}")
+                trials.append(trial)
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text (a UTF-16 file?); save the trial list as UTF-8, e.g. "
+                             f"iconv -f UTF-16 -t UTF-8 {path} > trials_utf8.txt") from None
     return trials
+
+
+def require_scoreable(trials: Sequence[Trial], path: PathLike) -> None:
+    """Refuse, before anything is embedded, a trial list that no EER can be computed on:
+    empty, or without target or without non-target trials (ValueError naming the counts).
+
+    Example
+    -------
+    >>> require_scoreable([Trial(1, "a/1", "a/2")], "t.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: t.txt: 1 target and 0 non-target trials; an EER needs both (add trials of different speakers)
+    """
+    counts = trial_counts(trials)
+    if counts.trials == 0:
+        raise ValueError(f"{os.fspath(path)}: no trials (only blank or # lines); lines are '<0|1> <enrol> <test>' "
+                         f"(VoxCeleb) or '<enrol> <test> <target|nontarget>' (NIST/Kaldi)")
+    if counts.targets == 0 or counts.nontargets == 0:
+        missing = "same-speaker" if counts.targets == 0 else "different speakers"
+        raise ValueError(f"{os.fspath(path)}: {counts.targets} target and {counts.nontargets} non-target trials; an "
+                         f"EER needs both (add trials of {missing})")
 
 
 def trial_counts(trials: Sequence[Trial]) -> TrialCounts:

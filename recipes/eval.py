@@ -65,6 +65,7 @@ from custom_modules.scoring import (  # noqa: E402
     normalise_scores,
     parse_trials,
     read_scores,
+    require_scoreable,
     speaker_mean_cohort,
     write_scores,
 )
@@ -305,6 +306,7 @@ def evaluate(hparams: dict, device: str) -> dict:
         raise DataError(f"{hparams['experiment']}: score normalisation needs a cohort from the training split, "
                         f"and a pretrained model folder has none; use --score_norm=none")
     trials = parse_trials(settings["trials"])
+    require_scoreable(trials, settings["trials"])  # before anything is embedded or written
     if not os.path.isfile(settings["test_annotation"]):
         raise DataError(f"{settings['test_annotation']}: test CSV not found; pass --test_annotation=<csv>")
     by_id = {r["ID"]: r for r in read_speaker_csv(settings["test_annotation"])}

@@ -86,6 +86,29 @@ def test_eval_errors_name_the_problem(trained, tiny_dataset, tmp_path):
     assert result.returncode != 0 and "score_norm 'zt'" in result.stderr
 
 
+def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_experiment, tmp_path):
+    """Empty, one-class and UTF-16 trial lists: one line naming the file, no traceback, and
+    no output folder (nothing is embedded first)."""
+    data, experiment = tiny_experiment
+    lines = [line for line in open(os.path.join(data, "trials.txt")) if line.strip()]
+    cases = {
+        "empty.txt": ("# nothing here\n\n".encode(), "no trials"),
+        "targets_only.txt": ("".join(l for l in lines if l.startswith("1")).encode(),
+                             "target and 0 non-target trials; an EER needs both"),
+        "nontargets_only.txt": ("".join(l for l in lines if l.startswith("0")).encode(),
+                                "0 target and"),
+        "utf16.txt": ("".join(lines).encode("utf-16"), "not UTF-8 text (a UTF-16 file?)"),
+    }
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        out = tmp_path / ("eval_" + name)
+        result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--trials={path}",
+                     f"--output_folder={out}")
+        assert result.returncode != 0 and message in result.stderr and str(path) in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not out.exists()
+
+
 def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
     from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
     from custom_modules.scoring import read_scores
