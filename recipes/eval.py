@@ -188,6 +188,23 @@ def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, lab
     return figures, scores
 
 
+def training_overlap(experiment: Experiment, rows: list, data_folder: str) -> Optional[dict]:
+    """Trial utterances that the model was trained on (the same audio segment as a row of its
+    training split), with a printed WARN: their scores say how well it remembers, not how it
+    verifies new voices. None when the folder names no training split."""
+    train_csv = experiment.record.get("train_csv")
+    if not train_csv or not os.path.isfile(train_csv):
+        return None
+    trained = set(row_segments(read_speaker_csv(train_csv), experiment.record.get("data_folder") or ""))
+    reused = [row["ID"] for row, segment in zip(rows, row_segments(rows, data_folder)) if segment in trained]
+    section = {"utterances": len(reused), "of": len(rows), "examples": reused[:5], "train_csv": train_csv}
+    if reused:
+        print(f"WARN: {len(reused)} of the {len(rows)} trial utterances are in the model's training split "
+              f"({train_csv}), e.g. {reused[:3]}: their trials measure memory, not verification of new speakers; "
+              f"score trials of held-out speakers")
+    return section
+
+
 def no_learning_floor(experiment: Experiment, trials: list, rows: list, index: dict, labels: np.ndarray,
                       data_folder: str, hparams: dict, device: str) -> Tuple[Optional[dict], Optional[np.ndarray], str]:
     """The floor's figures and trial scores, or (None, None, why not) for the floor system
@@ -284,6 +301,10 @@ def summary_markdown(results: dict) -> str:
         act = ", ".join(f"actDCF(p={p}) {v:.4f}" for p, v in cal["act_dcf"].items())
         lines += ["", f"Calibration (linear, fitted at p_target={cal['p_target']} on `{cal['trials']}`): "
                   f"Cllr {cal['cllr']:.4f} bits, min Cllr {cal['min_cllr']:.4f}; {act}."]
+    overlap = results.get("training_overlap") or {}
+    if overlap.get("utterances"):
+        lines += ["", f"WARN: {overlap['utterances']} of the {overlap['of']} trial utterances are in the model's "
+                  f"training split ({overlap['train_csv']}): those trials measure memory, not verification."]
     if results.get("cohort"):
         c = results["cohort"]
         lines += ["", f"Cohort: {c['size']} {c['kind']} of the training split; adaptive s-norm top_k={c['top_k']}."]
@@ -317,6 +338,7 @@ def evaluate(hparams: dict, device: str) -> dict:
     needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
     rows = [by_id[i] for i in needed]
     speaker_map = {i: by_id[i]["spk_id"] for i in needed}  # bootstrap speakers: the CSV's spk_id, never ID text
+    overlap = training_overlap(experiment, rows, settings["data_folder"])
     embeddings, timing = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
     index = {utt: row for row, utt in enumerate(needed)}
     np.savez(os.path.join(out, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
@@ -380,6 +402,7 @@ def evaluate(hparams: dict, device: str) -> dict:
         "floor": floor,
         "speaker_overfitting": overfitting,
         "floor_comparison": below_floor,
+        "training_overlap": overlap,
         "embedding": {**timing, "utterances": len(needed), "device": device,
                       "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -233,3 +233,27 @@ def test_bootstrap_speakers_come_from_the_test_csv_not_from_id_text(tiny_experim
     assert "/" not in open(trials).read()
     assert results["systems"]["none"]["interval"]["n_speakers"] == 2
     assert results["test_annotation"] == str(csv)
+
+
+def test_eval_flags_trials_built_from_training_utterances(tiny_experiment, tmp_path):
+    data, experiment = tiny_experiment
+    assert json.load(open(os.path.join(experiment, "eval", "trials", "results.json")))["training_overlap"][
+        "utterances"] == 0  # the fixture's trials are of unseen speakers
+    rows = open(os.path.join(data, "train.csv")).read().strip().splitlines()
+    header, body = rows[0], rows[1:]
+    picked = [body[0], body[1], body[6], body[7]]  # two utterances of each of two training speakers
+    csv = tmp_path / "seen.csv"
+    csv.write_text("\n".join([header] + picked) + "\n")
+    ids = [line.split(",")[0] for line in picked]
+    trials = tmp_path / "seen_trials.txt"
+    trials.write_text("".join(f"{int(a.split('/')[0] == b.split('/')[0])} {a} {b}\n"
+                              for i, a in enumerate(ids) for b in ids[i + 1:]))
+    with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
+        hparams = load_hyperpyyaml(handle, {"experiment": experiment, "data_folder": data, "trials": str(trials),
+                                            "test_annotation": str(csv), "output_folder": str(tmp_path / "eval"),
+                                            "bootstrap_resamples": 0})
+    results = load_recipe("eval").evaluate(hparams, "cpu")
+    overlap = results["training_overlap"]
+    train_split = [line.split(",")[0] for line in open(os.path.join(experiment, "train_split.csv")).read().splitlines()[1:]]
+    assert overlap["utterances"] == sum(i in train_split for i in ids) > 0 and overlap["of"] == 4
+    assert "trials measure memory, not verification" in open(tmp_path / "eval" / "summary.md").read()
