@@ -243,6 +243,11 @@ def main(argv) -> None:
             f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
             f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
         )
+    if run_opts.get("debug") and os.path.isfile(os.path.join(hparams["output_folder"], "metrics.jsonl")):
+        raise SystemExit(
+            f"error: --debug would write into {hparams['output_folder']}, which holds a training run (metrics.jsonl, "
+            f"hyperparams.yaml, checkpoints); pass --output_folder=<another folder> for the debug run"
+        )
     prepared_valid = os.path.join(data_folder, "valid.csv")
     if not hparams["valid_annotation"] and os.path.isfile(prepared_valid):
         hparams["valid_annotation"] = prepared_valid  # a recipes/prepare.py folder brings its own split

@@ -196,3 +196,14 @@ def test_a_value_of_the_wrong_kind_is_one_line_naming_it(tiny_dataset, tmp_path)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert run.stderr.strip().count("\n") == 0, run.stderr[-2000:]
     assert "--num_classes=abc" in run.stderr and "num_classes='abc': give a whole number of classes" in run.stderr
+
+
+def test_debug_never_writes_into_a_trained_folder(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    first = train(tiny_dataset, out, "--number_of_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    kept = {name: open(os.path.join(out, name)).read() for name in ("metrics.jsonl", "hyperparams.yaml")}
+    debug = train(tiny_dataset, out, "--debug")
+    assert debug.returncode != 0 and f"--debug would write into {out}" in debug.stderr
+    assert "Traceback" not in debug.stderr
+    assert {name: open(os.path.join(out, name)).read() for name in kept} == kept
