@@ -52,6 +52,7 @@ from custom_modules.checks import (  # noqa: E402
 )
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
+from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
 from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.experiment import (  # noqa: E402
     Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, load_experiment, load_pretrained,
@@ -334,6 +335,7 @@ def evaluate(hparams: dict, device: str) -> dict:
     check_trial_ids(trials, by_id.keys(), source=settings["test_annotation"])
     out = settings["output_folder"]
     os.makedirs(out, exist_ok=True)
+    hold_folder_lock(out)  # one evaluation per output folder at a time
 
     needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
     rows = [by_id[i] for i in needed]
@@ -430,7 +432,7 @@ def main(argv) -> None:
         hparams = load_hyperpyyaml(fin, overrides)
     try:
         evaluate(hparams, run_opts.get("device") or "cpu")
-    except (DataError, ExperimentError, ValueError) as error:
+    except (DataError, ExperimentError, FolderBusy, ValueError) as error:
         raise SystemExit(f"error: {error}") from None
 
 

@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
 from custom_modules.checkpoints import set_aside_incomplete  # noqa: E402
+from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings  # noqa: E402
@@ -243,6 +244,11 @@ def main(argv) -> None:
             f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
             f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
         )
+    if os.environ.get("RANK", "0") == "0":  # one run per output folder (the main process holds the lock)
+        try:
+            hold_folder_lock(hparams["output_folder"])
+        except FolderBusy as busy:
+            raise SystemExit(f"error: {busy}") from None
     if run_opts.get("debug") and os.path.isfile(os.path.join(hparams["output_folder"], "metrics.jsonl")):
         raise SystemExit(
             f"error: --debug would write into {hparams['output_folder']}, which holds a training run (metrics.jsonl, "

@@ -207,3 +207,22 @@ def test_debug_never_writes_into_a_trained_folder(tiny_dataset, tmp_path):
     assert debug.returncode != 0 and f"--debug would write into {out}" in debug.stderr
     assert "Traceback" not in debug.stderr
     assert {name: open(os.path.join(out, name)).read() for name in kept} == kept
+
+
+def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+         "from custom_modules.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[2]); "
+         "print('held', flush=True); time.sleep(120)", ROOT, out],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = train(tiny_dataset, out, "--debug")
+        assert busy.returncode != 0 and f"{out} is in use by another run (pid and command: {holder.pid} " in busy.stderr
+        assert "Traceback" not in busy.stderr and not os.path.exists(os.path.join(out, "metrics.jsonl"))
+    finally:
+        holder.kill()
+        holder.wait()
+    after = train(tiny_dataset, out, "--debug")  # killed: the kernel released its lock
+    assert after.returncode == 0, after.stderr[-3000:]
