@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Iterable, List
+from typing import Any, Iterable, List, Mapping
 
-__all__ = ["incomplete_reason", "set_aside_incomplete"]
+__all__ = ["incomplete_reason", "set_aside_incomplete", "foreign_checkpoint_reason"]
 
 META = "CKPT.yaml"
 
@@ -71,3 +71,43 @@ def set_aside_incomplete(save_folder: str, names: Iterable[str]) -> List[str]:
                   f"set aside as {target}; resuming from the previous complete checkpoint")
             moved.append(target)
     return moved
+
+
+def foreign_checkpoint_reason(folder: str, modules: Mapping[str, Any]) -> str:
+    """Why the checkpoint ``folder`` does not fit these ``modules`` ("" when it fits): keys
+    missing or unexpected, or shapes that differ, per module, with a few examples. Only
+    ``torch.nn.Module`` recoverables saved as state dicts are compared (counters and
+    normalisers, which SpeechBrain saves with hooks of their own, are not)."""
+    import torch
+    from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS, get_default_hook, torch_save
+
+    problems = []
+    for name, module in modules.items():
+        if not isinstance(module, torch.nn.Module) or get_default_hook(module, DEFAULT_SAVE_HOOKS) is not torch_save:
+            continue
+        path = os.path.join(folder, f"{name}.ckpt")
+        if not os.path.isfile(path):
+            continue
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not raised
+            problems.append(f"{name}.ckpt cannot be read ({type(error).__name__})")
+            continue
+        if not isinstance(saved, Mapping):
+            continue
+        own = module.state_dict()
+        missing = [k for k in own if k not in saved]
+        unexpected = [k for k in saved if k not in own]
+        shapes = [k for k in own if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(own[k].shape)]
+        if missing or unexpected or shapes:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} missing keys (e.g. {missing[:2]})")
+            if unexpected:
+                parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:2]})")
+            if shapes:
+                k = shapes[0]
+                parts.append(f"{len(shapes)} shapes that differ (e.g. {k}: {tuple(saved[k].shape)} saved, "
+                             f"{tuple(own[k].shape)} here)")
+            problems.append(f"{name}: " + ", ".join(parts))
+    return "; ".join(problems)

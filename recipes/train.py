@@ -43,7 +43,7 @@ from torch.nn import SyncBatchNorm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
-from custom_modules.checkpoints import set_aside_incomplete  # noqa: E402
+from custom_modules.checkpoints import foreign_checkpoint_reason, set_aside_incomplete  # noqa: E402
 from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
@@ -311,8 +311,15 @@ def main(argv) -> None:
             f"process(es) = {batch_size * world} per step, {hparams['steps_per_epoch']} steps per epoch"
         )
     )
+    checkpointer = hparams["checkpointer"]
     if sb.utils.distributed.if_main_process():  # a run killed while saving must not block every rerun
-        set_aside_incomplete(hparams["checkpointer"].checkpoints_dir, hparams["checkpointer"].recoverables)
+        set_aside_incomplete(checkpointer.checkpoints_dir, checkpointer.recoverables)
+    latest = checkpointer.find_checkpoint()
+    if latest is not None:  # another model's checkpoint in this folder: one line, not a state_dict dump
+        foreign = foreign_checkpoint_reason(str(latest.path), checkpointer.recoverables)
+        if foreign:
+            raise SystemExit(f"error: {latest.path} does not fit the model of {hparams_file} ({foreign}); it was "
+                             f"written by another configuration: pass another --output_folder, or move that folder away")
     brain = SpeakerBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

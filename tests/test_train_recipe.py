@@ -226,3 +226,16 @@ def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tiny_datase
         holder.wait()
     after = train(tiny_dataset, out, "--debug")  # killed: the kernel released its lock
     assert after.returncode == 0, after.stderr[-3000:]
+
+
+def test_another_models_checkpoint_is_one_line_naming_the_mismatch(tiny_dataset, tmp_path):
+    out = str(tmp_path / "exp")
+    first = train(tiny_dataset, out, "--number_of_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    other = train(tiny_dataset, out, "--number_of_epochs=2", "--pooling=attentive")  # another Res2Net50
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    (line,) = [line for line in other.stderr.splitlines() if line.startswith("error:")]
+    assert len(line) < 600 and "normalizer" not in line, line
+    assert "does not fit the model of hparams/res2net_am_demo.yaml (embedding_model:" in other.stderr
+    assert "embedding_model: 9 missing keys (e.g. ['pooling.attention" in other.stderr
+    assert "pass another --output_folder" in other.stderr
