@@ -687,7 +687,12 @@ def read_scores(path: PathLike) -> Tuple[List[Trial], np.ndarray]:
     trials: List[Trial] = []
     scores: List[float] = []
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+        try:
+            lines = list(enumerate(handle, start=1))
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text (a UTF-16 file?); expected lines "
+                             f"'<enrol> <test> <0|1> <score>' in UTF-8") from None
+        for number, line in lines:
             fields = line.split()
             if not fields or fields[0].startswith("#"):
                 continue

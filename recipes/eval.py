@@ -116,10 +116,20 @@ def embed_rows(experiment, rows, data_folder, hparams, device, what):
     return emb, timing
 
 
-def calibrate(hparams: dict, raw: np.ndarray, labels: np.ndarray) -> dict:
+def calibration_scores(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The scores and labels of ``--calibrate_on``, checked before anything is embedded:
+    readable, with target and non-target trials (errors name the file)."""
+    try:
+        trials_cal, scores_cal = read_scores(path)
+        require_scoreable(trials_cal, path)
+    except ValueError as error:
+        raise ValueError(f"--calibrate_on: {error}") from None
+    return scores_cal, np.array([t.label for t in trials_cal])
+
+
+def calibrate(hparams: dict, raw: np.ndarray, labels: np.ndarray, scores_cal: np.ndarray,
+              labels_cal: np.ndarray) -> dict:
     """Fit a linear calibration on another trial list's raw scores and measure it here."""
-    trials_cal, scores_cal = read_scores(hparams["calibrate_on"])
-    labels_cal = np.array([t.label for t in trials_cal])
     p_target = float(hparams["calibration_p_target"])
     model = fit_linear_calibration(scores_cal[labels_cal == 1], scores_cal[labels_cal == 0], p_target=p_target)
     llr = model.apply(raw)
@@ -329,6 +339,7 @@ def evaluate(hparams: dict, device: str) -> dict:
                         f"and a pretrained model folder has none; use --score_norm=none")
     trials = parse_trials(settings["trials"])
     require_scoreable(trials, settings["trials"])  # before anything is embedded or written
+    calibration_set = calibration_scores(hparams["calibrate_on"]) if hparams["calibrate_on"] else None
     if not os.path.isfile(settings["test_annotation"]):
         raise DataError(f"{settings['test_annotation']}: test CSV not found; pass --test_annotation=<csv>")
     by_id = {r["ID"]: r for r in read_speaker_csv(settings["test_annotation"])}
@@ -383,7 +394,7 @@ def evaluate(hparams: dict, device: str) -> dict:
     below_floor = floor_comparison(hparams, raw, labels, floor, why_no_floor)
     calibration = None
     if hparams["calibrate_on"]:
-        calibration = calibrate(hparams, raw, labels)
+        calibration = calibrate(hparams, raw, labels, *calibration_set)
         with open(os.path.join(out, "calibration.json"), "w") as handle:
             json.dump(calibration, handle, indent=2)
     headline = settings["norms"][0]

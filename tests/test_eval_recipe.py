@@ -99,6 +99,13 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
                                 "0 target and"),
         "utf16.txt": ("".join(lines).encode("utf-16"), "not UTF-8 text (a UTF-16 file?)"),
     }
+    scores = open(os.path.join(experiment, "eval", "trials", "scores_none.txt")).read().splitlines()
+    calibration_cases = {
+        "cal_utf16.txt": ("\n".join(scores).encode("utf-16"), "--calibrate_on: "),
+        "cal_targets_only.txt": ("\n".join(l for l in scores if l.split()[2] == "1").encode(),
+                                 "--calibrate_on: "),
+        "cal_bad_line.txt": (b"a b 1\n", "--calibrate_on: "),
+    }
     for name, (content, message) in cases.items():
         path = tmp_path / name
         path.write_bytes(content)
@@ -106,6 +113,15 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
         result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--trials={path}",
                      f"--output_folder={out}")
         assert result.returncode != 0 and message in result.stderr and str(path) in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not out.exists()
+    trials_file = os.path.join(data, "trials.txt")
+    for name, (content, message) in calibration_cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        out = tmp_path / ("eval_" + name)
+        result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--trials={trials_file}",
+                     f"--calibrate_on={path}", f"--output_folder={out}")
+        assert result.returncode != 0 and message + str(path) in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not out.exists()
 
 
