@@ -125,6 +125,19 @@ def copy_logs(folder: str, scores_file: str, logs_folder: str, stem: str) -> Non
             shutil.copyfile(source, os.path.join(logs_folder, f"{stem}.{suffix}"))
 
 
+def trial_fields(folder: str, results: Dict, args, trials: list, scores: np.ndarray, labels: np.ndarray) -> Dict:
+    """A row's trial list and, for the paired comparisons (keys starting with ``_``, not
+    written), its scores and the utterance -> speaker map."""
+    return {
+        "trials": results["trials"],
+        "n_target": results["n_target"],
+        "n_nontarget": results["n_nontarget"],
+        "_scores": (scores[labels == 1], scores[labels == 0]),
+        "_trials": (trials, scores, labels),
+        "_speakers": speaker_map(folder, results, args),
+    }
+
+
 def metric_fields(metrics: Dict, interval: Dict) -> Dict:
     """A row's EER and minDCF with their speaker-bootstrap intervals."""
     return {
@@ -144,7 +157,6 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     scores_file = scores_path(folder, results, f"scores_{args.score_norm}.txt")
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
-    target, nontarget = scores[labels == 1], scores[labels == 0]
     interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0,
                                         speaker_map=speaker_map(folder, results, args))
     label = system_label(folder)
@@ -164,12 +176,7 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
         "training": training_seconds(folder),
         "embedding_audio_seconds_per_second": (results.get("embedding") or {}).get("audio_seconds_per_second"),
         "hparams_copy": os.path.relpath(hparams_copy, out_folder),
-        "trials": results["trials"],
-        "n_target": results["n_target"],
-        "n_nontarget": results["n_nontarget"],
-        "_scores": (target, nontarget),
-        "_trials": (trials, scores, labels),
-        "_speakers": speaker_map(folder, results, args),
+        **trial_fields(folder, results, args, trials, scores, labels),
     }
 
 
@@ -215,8 +222,7 @@ def floor_row(folder: str, args) -> Optional[Dict]:
         return None
     trials, scores = read_scores(scores_path(folder, results, floor["scores_file"]))
     labels = np.array([t.label for t in trials])
-    target, nontarget = scores[labels == 1], scores[labels == 0]
-    metrics = verification_metrics(target, nontarget, p_targets=(0.01, 0.05))
+    metrics = verification_metrics(scores[labels == 1], scores[labels == 0], p_targets=(0.01, 0.05))
     interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0,
                                         speaker_map=speaker_map(folder, results, args))
     return {
@@ -232,12 +238,7 @@ def floor_row(folder: str, args) -> Optional[Dict]:
         "training": {"epochs": None, "seconds_per_epoch": None, "total_seconds": None},
         "embedding_audio_seconds_per_second": None,
         "hparams_copy": None,
-        "trials": results["trials"],
-        "n_target": results["n_target"],
-        "n_nontarget": results["n_nontarget"],
-        "_scores": (target, nontarget),
-        "_trials": (trials, scores, labels),
-        "_speakers": speaker_map(folder, results, args),
+        **trial_fields(folder, results, args, trials, scores, labels),
     }
 
 
