@@ -85,6 +85,7 @@ __all__ = [
     "read_data_rows",
     "run_config_checks",
     "preflight",
+    "training_audio_verdict",
     "ProbeResult",
     "probe_training",
     "probe_checks",
@@ -936,7 +937,10 @@ def utterance_seconds(
 
         step = max(1, len(unknown) // max_files)
         for row in unknown[::step][:max_files]:
-            info = sf.info(resolve_audio_path(row["wav"], data_folder))
+            try:
+                info = sf.info(resolve_audio_path(row["wav"], data_folder))
+            except Exception:  # noqa: BLE001 - the audio verdict names unreadable files
+                continue
             seconds.append(info.frames / info.samplerate)
     return seconds
 
@@ -1091,6 +1095,15 @@ def run_config_checks(
     return verdicts
 
 
+def training_audio_verdict(hparams: dict) -> Verdict:
+    """The ``audio`` verdict over the CSVs a run trains and validates on (every row's file
+    read once: :mod:`custom_modules.audio_check`)."""
+    from custom_modules.audio_check import audio_verdict
+
+    csvs = [hparams["train_annotation"]] + ([hparams["valid_annotation"]] if hparams.get("valid_annotation") else [])
+    return audio_verdict(csvs, hparams.get("data_folder", ""), hparams.get("sample_rate"))
+
+
 def preflight(hparams: dict) -> List[Verdict]:
     """The config and data checks for the start of ``recipes/train.py``: reads the CSVs
     named by the hparams (and ``<output_folder>/label_encoder.txt`` when resuming), runs
@@ -1100,10 +1113,14 @@ def preflight(hparams: dict) -> List[Verdict]:
     try:
         rows = read_data_rows(hparams)
         label_map = read_label_map(os.path.join(hparams.get("output_folder", ""), "label_encoder.txt"))
-        return run_config_checks(
+        audio = training_audio_verdict(hparams)  # every file first: a bad one would crash the others
+        if audio.status == FAIL:
+            return [audio]
+        verdicts = run_config_checks(
             hparams, rows.train, rows.valid, rows.test, label_map=label_map,
             train_source=rows.train_source, valid_source=rows.valid_source, test_source=rows.test_source,
         )
+        return verdicts + [audio]
     except DataError as error:
         return [Verdict("data", FAIL, str(error), "fix the CSV or --data_folder")]
 

@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.checks import (  # noqa: E402
     FAIL, OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
     exit_code, format_table, probe_checks, probe_training, read_data_rows, read_label_map, read_training_figures,
-    run_config_checks,
+    run_config_checks, training_audio_verdict,
 )
 from custom_modules.dataio import DataError  # noqa: E402
 from custom_modules.experiment import checkpoint_epoch  # noqa: E402
@@ -161,13 +161,14 @@ def main(argv) -> int:
         f"{len(rows.valid)} validation utterances of {speakers} speakers"
     )
     label_map = read_label_map(os.path.join(hparams.get("output_folder", ""), "label_encoder.txt"))
+    audio = training_audio_verdict(hparams)  # every file of the CSVs, before anything reads them
     verdicts = run_config_checks(
         hparams, rows.train, rows.valid, rows.test, label_map=label_map,
         train_source=rows.train_source, valid_source=rows.valid_source, test_source=rows.test_source,
-    )
+    ) + [audio]
     print("\nconfig and data checks\n" + format_table(verdicts), flush=True)
 
-    blocking = [v for v in verdicts if v.status == FAIL and v.name in ("classes", "speakers")]
+    blocking = [v for v in verdicts if v.status == FAIL and v.name in ("classes", "speakers", "audio")]
     if options.probe_steps <= 0:
         print("\nprobe skipped (--probe_steps=0)")
     elif blocking:

@@ -273,6 +273,7 @@ def test_healthy_config_passes_every_config_check(healthy_data, tmp_path):
     verdicts = preflight(load_hparams(healthy_data, str(tmp_path / "exp")))
     assert [v.name for v in verdicts] == [
         "batch size", "crop", "classes", "scale/margin", "speakers", "validation", "test leak", "learning rate",
+        "audio",
     ]
     assert all(v.status == PASS for v in verdicts), format_table(verdicts)
     assert exit_code(verdicts) == 0
@@ -313,7 +314,8 @@ def test_cli_healthy_run_exits_0_with_every_check_passing(healthy_data, tmp_path
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.splitlines()
-    assert lines[-1] == "summary: 11 PASS, 0 WARN, 0 FAIL -> exit 0", run.stdout
+    assert lines[-1] == "summary: 12 PASS, 0 WARN, 0 FAIL -> exit 0", run.stdout
+    assert "PASS    audio" in run.stdout
     assert lines.index("config and data checks") < [i for i, line in enumerate(lines) if line.startswith("probe:")][0]
     assert "batch of 4 utterances of 4 speakers, 0.3 s centre crops" in run.stdout
 

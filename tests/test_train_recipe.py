@@ -239,3 +239,46 @@ def test_another_models_checkpoint_is_one_line_naming_the_mismatch(tiny_dataset,
     assert "does not fit the model of hparams/res2net_am_demo.yaml (embedding_model:" in other.stderr
     assert "embedding_model: 9 missing keys (e.g. ['pooling.attention" in other.stderr
     assert "pass another --output_folder" in other.stderr
+
+
+def test_bad_audio_is_found_before_training_all_at_once_with_file_and_line(tiny_dataset, tmp_path):
+    """8 kHz, NaN, non-audio, missing, empty and out-of-file rows of the training CSV: train.py
+    and diagnose.py list every one with CSV line and ID before any step (none was found
+    before: training crashed mid-epoch on the first one read)."""
+    import numpy as np
+    import soundfile as sf
+
+    csv = os.path.join(tiny_dataset, "train.csv")
+    lines = open(csv).read().strip().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    wav = header.index("wav")
+    path = lambda i: os.path.join(tiny_dataset, rows[i][wav])  # noqa: E731
+    sf.write(path(1), np.full(4000, 0.1, dtype="float32"), 8000)
+    nan = np.full(8000, 0.1, dtype="float32")
+    nan[3] = np.nan
+    sf.write(path(5), nan, 16000, subtype="FLOAT")
+    open(path(9), "wb").write(b"not audio at all")
+    os.remove(path(13))
+    sf.write(path(17), np.zeros(0, dtype="float32"), 16000)
+    beyond = list(rows[20])
+    if "stop" in header:
+        beyond[header.index("start")], beyond[header.index("stop")] = "0", "999999"
+        beyond[0] += "_beyond"
+        open(csv, "a").write(",".join(beyond) + "\n")
+    expected = {3: "sample rate 8000 Hz, expected 16000 Hz", 7: "1 NaN/Inf samples", 11: "unreadable as audio",
+                15: "file not found", 19: "empty (0 samples)"}
+    if "stop" in header:
+        expected[len(rows) + 2] = "outside the file's"
+    out = str(tmp_path / "exp")
+    run = train(tiny_dataset, out, "--debug")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert f"FAIL audio: {len(expected)} of {len(rows) + ('stop' in header)} rows cannot be trained on" in run.stderr
+    for line, message in expected.items():
+        assert any(f"train.csv, line {line} (" in text and message in text for text in run.stderr.splitlines()), \
+            (line, message, run.stderr[-3000:])
+    assert not os.path.exists(os.path.join(out, "metrics.jsonl"))
+    diagnose = subprocess.run([sys.executable, "recipes/diagnose.py", "hparams/res2net_am_demo.yaml",
+                               f"--data_folder={tiny_dataset}", f"--output_folder={tmp_path / 'diag'}", *TINY],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert diagnose.returncode == 1 and "FAIL    audio" in diagnose.stdout
+    assert "probe skipped: fix the audio FAIL first" in diagnose.stdout
