@@ -98,7 +98,8 @@ def foreign_checkpoint_reason(folder: str, modules: Mapping[str, Any]) -> str:
         own = module.state_dict()
         missing = [k for k in own if k not in saved]
         unexpected = [k for k in saved if k not in own]
-        shapes = [k for k in own if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(own[k].shape)]
+        shapes = [k for k in own if k in saved and hasattr(saved[k], "shape")
+                  and tuple(saved[k].shape) != tuple(own[k].shape)]
         if missing or unexpected or shapes:
             parts = []
             if missing:
