@@ -22,7 +22,7 @@ import soundfile as sf
 from custom_modules.checks import FAIL, PASS, Verdict
 from custom_modules.dataio import read_speaker_csv, resolve_audio_path
 
-__all__ = ["check_csv_audio", "audio_verdict", "PROGRESS_FROM"]
+__all__ = ["check_csv_audio", "audio_verdict", "audio_warnings", "PROGRESS_FROM"]
 
 PROGRESS_FROM = 5000  # rows; a bigger CSV shows a progress bar
 
@@ -121,3 +121,37 @@ def audio_verdict(csv_paths: Sequence[str], data_folder: str, sample_rate: Optio
     return Verdict("audio", PASS, f"{rows} rows of {', '.join(dict.fromkeys(csv_paths))}: every file readable, "
                                   f"{sample_rate} Hz, finite, segments inside their files "
                                   f"({time.time() - start:.1f} s)")
+
+
+def audio_warnings(path: str, min_seconds: float = 0.5, silence_rms: float = 1e-4) -> List[str]:
+    """What makes one file's embedding unreliable though it can be read: shorter than
+    ``min_seconds``, silent (RMS below ``silence_rms``, about -80 dBFS), or channels that
+    cancel when averaged to mono (the mono RMS under a tenth of the channels'). For
+    ``recipes/verify.py`` and ``recipes/embed.py``, which warn and go on (an unreadable file
+    gives no warning here: the audio reader names it).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> tone = 0.1 * np.sin(np.arange(16000) / 5.0).astype("float32")
+    >>> sf.write(path, np.stack([tone, -tone], axis=1), 16000, subtype="FLOAT")
+    >>> audio_warnings(path)
+    ['its 2 channels cancel when averaged to mono (mono RMS 0 against 0.0707 per channel)']
+    """
+    try:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001 - unreadable files are named by the readers that need them
+        return []
+    found: List[str] = []
+    seconds = samples.shape[0] / rate
+    if seconds < min_seconds:
+        found.append(f"only {samples.shape[0]} samples ({seconds:.3f} s): an embedding needs about {min_seconds} s or more")
+    channel_rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
+    mono_rms = float(np.sqrt(np.mean(samples.mean(axis=1).astype(np.float64) ** 2))) if samples.size else 0.0
+    if channel_rms < silence_rms:
+        found.append(f"silent (RMS {channel_rms:.1e}, below {silence_rms:g})")
+    elif samples.shape[1] > 1 and mono_rms < 0.1 * channel_rms:
+        found.append(f"its {samples.shape[1]} channels cancel when averaged to mono (mono RMS {mono_rms:.3g} "
+                     f"against {channel_rms:.3g} per channel)")
+    return found

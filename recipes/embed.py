@@ -24,6 +24,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.audio_check import audio_warnings  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments  # noqa: E402
 from custom_modules.embedding import embed_utterances  # noqa: E402
 from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
@@ -66,6 +67,12 @@ def main(argv=None) -> None:
     try:
         model = load_experiment(args.model, device=args.device)
         ids, segments = list_inputs(args.input)
+        warned = [(path, w) for path in dict.fromkeys(p for p, _, _ in segments) if os.path.isfile(path)
+                  for w in audio_warnings(path)]
+        for path, warning in warned[:10]:  # readable files whose embeddings would say little
+            print(f"WARN {path}: {warning}", file=sys.stderr)
+        if len(warned) > 10:
+            print(f"WARN ... and {len(warned) - 10} more such files", file=sys.stderr)
         embeddings = embed_utterances(model.extractor, segments, sample_rate=model.record.get("sample_rate", 16000),
                                       batch_size=args.batch_size, device=args.device, progress=True)
     except (DataError, ExperimentError) as error:

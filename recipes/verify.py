@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from custom_modules.audio_check import audio_warnings  # noqa: E402
 from custom_modules.dataio import DataError, load_audio  # noqa: E402
 from custom_modules.embedding import embed_utterances  # noqa: E402
 from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
@@ -38,6 +39,8 @@ def verification_score(model, enrol: list, test: str, batch_size: int = 8) -> fl
     rate = model.record.get("sample_rate", 16000)
     for path in [*enrol, test]:
         load_audio(path, sample_rate=rate)  # one-line error naming a bad file before any work
+        for warning in audio_warnings(path):  # readable, but its embedding would say little
+            print(f"WARN {path}: {warning}", file=sys.stderr)
     emb = embed_utterances(model.extractor, [(p, None, None) for p in [*enrol, test]], sample_rate=rate,
                            batch_size=batch_size)
     return float(unit(unit(emb[:-1]).mean(axis=0)) @ unit(emb[-1]))

@@ -125,3 +125,20 @@ def test_export_never_replaces_what_it_did_not_write(exported, tmp_path):
     # a previous export is replaced
     again = run("recipes/export.py", f"--experiment={experiment}", f"--output={model}", "--overwrite")
     assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_verify_warns_on_audio_that_says_little_but_still_scores(exported, tmp_path):
+    import soundfile as sf
+
+    data, experiment, model = exported
+    good = os.path.join(data, "test_audio", "wav", "spk0", "u0.wav")
+    tone = (0.1 * np.sin(np.arange(16000) / 5.0)).astype("float32")
+    files = {"one_sample.wav": (np.array([0.1], dtype="float32"), "only 1 samples (0.000 s)"),
+             "silent.wav": (np.zeros(16000, dtype="float32"), "silent (RMS 0.0e+00"),
+             "cancelling.wav": (np.stack([tone, -tone], axis=1), "its 2 channels cancel when averaged to mono")}
+    for name, (samples, message) in files.items():
+        path = str(tmp_path / name)
+        sf.write(path, samples, 16000, subtype="FLOAT")
+        result = run("recipes/verify.py", f"--model={model}", "--enrol", good, "--test", path)
+        assert result.returncode == 0 and "score (cosine):" in result.stdout, result.stderr[-2000:]
+        assert f"WARN {path}: {message}" in result.stderr, result.stderr
