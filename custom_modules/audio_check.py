@@ -20,15 +20,11 @@ import numpy as np
 import soundfile as sf
 
 from custom_modules.checks import FAIL, PASS, Verdict
-from custom_modules.dataio import read_speaker_csv, resolve_audio_path
+from custom_modules.dataio import read_speaker_csv, row_segments
 
 __all__ = ["check_csv_audio", "audio_verdict", "audio_warnings", "PROGRESS_FROM"]
 
 PROGRESS_FROM = 5000  # rows; a bigger CSV shows a progress bar
-
-
-def _optional_int(value: Optional[str]) -> Optional[int]:
-    return None if value in (None, "") else int(float(value))
 
 
 def _file_problem(path: str, sample_rate: Optional[int], cache: Dict[str, object]) -> object:
@@ -59,7 +55,7 @@ def _file_problem(path: str, sample_rate: Optional[int], cache: Dict[str, object
 
 
 def check_csv_audio(csv_path: str, data_folder: str, sample_rate: Optional[int],
-                    progress: Optional[bool] = None) -> List[str]:
+                    progress: Optional[bool] = None, rows: Optional[List[Dict[str, str]]] = None) -> List[str]:
     """Every problem of the audio that ``csv_path`` names, one line each:
     ``<csv>, line <n> (<ID>): <wav path>: <problem>``. Empty when all rows are usable.
 
@@ -75,7 +71,7 @@ def check_csv_audio(csv_path: str, data_folder: str, sample_rate: Optional[int],
     start/stop 0-3200 outside the file's 1600 samples
     file not found
     """
-    rows = read_speaker_csv(csv_path)
+    rows = read_speaker_csv(csv_path) if rows is None else rows
     show = progress if progress is not None else len(rows) >= PROGRESS_FROM
     iterator = enumerate(rows, start=2)  # line 1 is the header
     if show:
@@ -85,18 +81,18 @@ def check_csv_audio(csv_path: str, data_folder: str, sample_rate: Optional[int],
     problems: List[str] = []
     cache: Dict[str, object] = {}
     for line, row in iterator:
-        path = resolve_audio_path(row["wav"], data_folder)
-        where = f"{csv_path}, line {line} ({row.get('ID', '?')}): {path}"
+        where = f"{csv_path}, line {line} ({row.get('ID', '?')})"
+        try:
+            ((path, start, stop),) = row_segments([row], data_folder)  # as the training reader takes it
+        except ValueError:
+            problems.append(f"{where}: start/stop {row.get('start')!r}/{row.get('stop')!r} are not sample numbers")
+            continue
+        where = f"{where}: {path}"
         found = _file_problem(path, sample_rate, cache)
         if isinstance(found, str):
             problems.append(f"{where}: {found}")
             continue
         frames = found
-        try:
-            start, stop = _optional_int(row.get("start")), _optional_int(row.get("stop"))
-        except ValueError:
-            problems.append(f"{where}: start/stop {row.get('start')!r}/{row.get('stop')!r} are not sample numbers")
-            continue
         begin, end = start or 0, frames if stop is None else stop
         if begin < 0 or end > frames or begin >= end:
             problems.append(f"{where}: start/stop {begin}-{end} outside the file's {frames} samples")
@@ -111,8 +107,9 @@ def audio_verdict(csv_paths: Sequence[str], data_folder: str, sample_rate: Optio
     problems: List[str] = []
     rows = 0
     for csv in dict.fromkeys(csv_paths):  # each CSV once, in order
-        problems += check_csv_audio(csv, data_folder, sample_rate, progress)
-        rows += len(read_speaker_csv(csv))
+        csv_rows = read_speaker_csv(csv)
+        problems += check_csv_audio(csv, data_folder, sample_rate, progress, rows=csv_rows)
+        rows += len(csv_rows)
     if problems:
         listed = "\n  ".join(problems)
         return Verdict("audio", FAIL, f"{len(problems)} of {rows} rows cannot be trained on:\n  {listed}",

@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from custom_modules.experiment import Experiment
-from custom_modules.preparation import publish_folder
+from custom_modules.preparation import is_inside, publish_folder
 
 __all__ = ["INFERENCE_KEYS", "export_experiment", "read_model_card"]
 
@@ -70,12 +70,6 @@ def _inference_yaml(experiment_hparams_file: str, header: str) -> str:
     return header + text + LOADING_PART
 
 
-def _inside(path: str, folder: str) -> bool:
-    """``path`` is ``folder`` or lies inside it (links resolved)."""
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def check_export_output(output: str, experiment_folder: str, overwrite: bool) -> None:
     """Refuse an export ``output`` that would destroy what the export did not make: the
     experiment folder itself, a folder inside it or holding it, or (with ``overwrite``) a
@@ -83,10 +77,10 @@ def check_export_output(output: str, experiment_folder: str, overwrite: bool) ->
     Raises ``FileExistsError`` naming the folder and what to do.
     """
     out, source = os.path.realpath(output), os.path.realpath(experiment_folder)
-    if _inside(out, source):
+    if is_inside(out, source):
         raise FileExistsError(f"--output {output} is the experiment folder {source} or inside it: an export never "
                               f"writes into the folder it reads; choose a folder outside it, e.g. models/<name>")
-    if _inside(source, out):
+    if is_inside(source, out):
         raise FileExistsError(f"--output {output} holds the experiment {source}: replacing it would delete the "
                               f"experiment; choose another folder, e.g. models/<name>")
     if os.path.exists(out) and not os.path.isdir(out):

@@ -851,7 +851,8 @@ def _check_options(opts: PrepareOptions) -> None:
         raise DataError(f"{opts.trials}: trial list not found")
 
 
-def _inside(path: str, folder: str) -> bool:
+def is_inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies inside it (links resolved)."""
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -859,7 +860,7 @@ def _inside(path: str, folder: str) -> bool:
 def _check_output(opts: PrepareOptions) -> None:
     output = os.path.abspath(opts.output)
     source = os.path.abspath(opts.source)
-    if os.path.isdir(source) and _inside(output, source):
+    if os.path.isdir(source) and is_inside(output, source):
         raise DataError(f"--output {output} is inside the source folder {source}: the input is never "
                         f"modified, so write the output elsewhere")
     if os.path.exists(output):
@@ -869,7 +870,7 @@ def _check_output(opts: PrepareOptions) -> None:
             if not opts.overwrite:
                 raise DataError(f"--output {output} exists and is not empty; pass --overwrite to replace it "
                                 f"(it is replaced only once the new output is complete)")
-            if _inside(source, output):
+            if is_inside(source, output):
                 raise DataError(f"--overwrite would delete the source {source}, which is inside --output {output}")
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -55,8 +56,9 @@ from custom_modules.bootstrap import (  # noqa: E402
     seed_averaged_paired_bootstrap,
     speaker_bootstrap_trials,
 )
-from custom_modules.checks import is_floor_folder  # noqa: E402
+from custom_modules.checks import WARN, is_floor_folder  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
+from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
@@ -190,15 +192,16 @@ def speaker_map(folder: str, results: Dict, args) -> Dict[str, str]:
     if not csv:
         raise SystemExit(f"error: {folder}: its evaluation does not name its test CSV (made before eval.py recorded "
                          f"it); pass --test_annotation=<csv> or --reeval")
-    if csv not in _SPEAKER_MAPS:
-        try:
-            _SPEAKER_MAPS[csv] = {row["ID"]: row["spk_id"] for row in read_speaker_csv(csv)}
-        except DataError as error:
-            raise SystemExit(f"error: {error}") from None
-    return _SPEAKER_MAPS[csv]
+    try:
+        return csv_speakers(csv)
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
-_SPEAKER_MAPS: Dict[str, Dict[str, str]] = {}
+@functools.lru_cache(maxsize=None)
+def csv_speakers(csv: str) -> Dict[str, str]:
+    """ID -> spk_id of a speaker CSV, read once per compare run however many rows share it."""
+    return {row["ID"]: row["spk_id"] for row in read_speaker_csv(csv)}
 
 
 def scores_path(folder: str, results: Dict, filename: str) -> str:
@@ -243,14 +246,19 @@ def floor_row(folder: str, args) -> Optional[Dict]:
 
 
 def floor_warnings(rows: List[Dict]) -> List[str]:
-    """A line for every system whose EER is above the floor row's: worse than learning nothing."""
+    """A line for every system whose EER is above the floor row's: the verdict of
+    :func:`custom_modules.floor_check.check_against_floor` (the rule eval.py applies too)."""
     floor = next((r for r in rows if r["name"] == FLOOR_NAME), None)
     if floor is None:
         return []
-    return [f"WARN {r['system']}: EER {100 * r['eer']:.2f}% is above the no-learning floor's "
-            f"{100 * floor['eer']:.2f}% on the same trials: worse than learning nothing (too few epochs, no "
-            f"augmentation or a recipe for many speakers; train with hparams/<system>_smalldata.yaml)"
-            for r in rows if r["name"] != FLOOR_NAME and r["eer"] > floor["eer"]]
+    lines = []
+    for r in rows:
+        if r["name"] == FLOOR_NAME:
+            continue
+        verdict = check_against_floor(r["eer"], floor["eer"], **training_recipe_facts(r["folder"]))
+        if verdict.status == WARN:
+            lines.append(f"WARN {r['system']}: {verdict.reason} (fix: {verdict.fix})")
+    return lines
 
 
 def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:

@@ -52,13 +52,13 @@ from custom_modules.checks import (  # noqa: E402
 )
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
-from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
-from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.experiment import (  # noqa: E402
     Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, load_experiment, load_pretrained,
 )
+from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import equal_error_rate, verification_metrics  # noqa: E402
 from custom_modules.plots import plot_det, plot_score_histogram  # noqa: E402
+from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
 from custom_modules.scoring import (  # noqa: E402
     check_trial_ids,
     cohort_statistics,
@@ -231,8 +231,8 @@ def no_learning_floor(experiment: Experiment, trials: list, rows: list, index: d
     return floor, scores, ""
 
 
-def speaker_overfitting(hparams: dict, experiment: Experiment, raw: np.ndarray, labels: np.ndarray,
-                        floor: Optional[dict], why_no_floor: str) -> dict:
+def speaker_overfitting(hparams: dict, experiment: Experiment, eer: float, floor: Optional[dict],
+                        why_no_floor: str) -> dict:
     """The speaker overfitting check of an evaluated experiment (results.json section).
     Skipped, with a note and no verdict, for folders without a training record
     (pretrained, exported, the floor itself) or without a floor."""
@@ -242,7 +242,6 @@ def speaker_overfitting(hparams: dict, experiment: Experiment, raw: np.ndarray, 
         return {"verdict": None, "note": f"speaker overfitting check skipped: {reason}"}
     if floor is None:
         return {"verdict": None, "note": f"speaker overfitting check skipped: {why_no_floor}"}
-    eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer
     try:
         verdict = check_speaker_overfitting(
             figures["train_accuracy"], figures["valid_accuracy"], eer, floor["eer"], figures["num_speakers"],
@@ -254,12 +253,10 @@ def speaker_overfitting(hparams: dict, experiment: Experiment, raw: np.ndarray, 
             **figures, "margin_points": OVERFITTING_MARGIN_POINTS, "accuracy_threshold": OVERFITTING_ACCURACY}
 
 
-def floor_comparison(hparams: dict, raw: np.ndarray, labels: np.ndarray, floor: Optional[dict],
-                     why_no_floor: str) -> dict:
+def floor_comparison(hparams: dict, eer: float, floor: Optional[dict], why_no_floor: str) -> dict:
     """results.json's ``floor_comparison``: WARN when the raw-cosine EER is above the floor's."""
     if floor is None:
         return {"verdict": None, "note": f"floor comparison skipped: {why_no_floor}"}
-    eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer
     facts = training_recipe_facts(hparams["experiment"])
     verdict = check_against_floor(eer, floor["eer"], **facts)
     return {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
@@ -390,10 +387,11 @@ def evaluate(hparams: dict, device: str) -> dict:
     if floor_scores is not None:  # compare.py makes the floor a row of its table from these
         write_scores(os.path.join(out, FLOOR_SCORES), trials, floor_scores)
         floor["scores_file"] = FLOOR_SCORES
-    overfitting = speaker_overfitting(hparams, experiment, raw, labels, floor, why_no_floor)
-    below_floor = floor_comparison(hparams, raw, labels, floor, why_no_floor)
+    raw_eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer  # both checks judge the raw cosine
+    overfitting = speaker_overfitting(hparams, experiment, raw_eer, floor, why_no_floor)
+    below_floor = floor_comparison(hparams, raw_eer, floor, why_no_floor)
     calibration = None
-    if hparams["calibrate_on"]:
+    if calibration_set is not None:
         calibration = calibrate(hparams, raw, labels, *calibration_set)
         with open(os.path.join(out, "calibration.json"), "w") as handle:
             json.dump(calibration, handle, indent=2)

@@ -244,7 +244,8 @@ def main(argv) -> None:
             f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
             f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
         )
-    if os.environ.get("RANK", "0") == "0":  # one run per output folder (the main process holds the lock)
+    if sb.utils.distributed.get_rank() in (None, 0):  # one run per output folder, locked by the main
+        # process (DDP is not initialised yet, so if_main_process() would be true on every rank)
         try:
             hold_folder_lock(hparams["output_folder"])
         except FolderBusy as busy:
@@ -314,6 +315,7 @@ def main(argv) -> None:
     checkpointer = hparams["checkpointer"]
     if sb.utils.distributed.if_main_process():  # a run killed while saving must not block every rerun
         set_aside_incomplete(checkpointer.checkpoints_dir, checkpointer.recoverables)
+    sb.utils.distributed.ddp_barrier()  # every rank looks for checkpoints only after that
     latest = checkpointer.find_checkpoint()
     if latest is not None:  # another model's checkpoint in this folder: one line, not a state_dict dump
         foreign = foreign_checkpoint_reason(str(latest.path), checkpointer.recoverables)
