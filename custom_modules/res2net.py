@@ -41,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from custom_modules.allocator import retain_freed_memory
+from custom_modules.channels_last import NarrowBatchNorm2d, cat_channels
 
 __all__ = [
     "Res2NetBottleneck",
@@ -79,6 +80,16 @@ def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
 def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """``x * mask``, or ``x`` itself when there is no padding to mask."""
     return x if mask is None else x * mask
+
+
+def _dense_splits(x: torch.Tensor, width: int) -> list[torch.Tensor]:
+    """Split channels into pieces of ``width``; in channels-last memory each piece is copied
+    to a dense channels-last tensor (a channel slice of NHWC memory is strided, and the
+    convolutions and element-wise kernels that read it are much slower on strided memory)."""
+    pieces = torch.split(x, width, dim=1)
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return list(pieces)
+    return [p.contiguous(memory_format=torch.channels_last) for p in pieces]
 
 
 def _time_mask(frames: torch.Tensor, max_frames: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -136,7 +147,7 @@ class Res2NetBottleneck(nn.Module):
         self.convs = nn.ModuleList(
             nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False) for _ in range(scale - 1)
         )
-        self.bns = nn.ModuleList(nn.BatchNorm2d(width) for _ in range(scale - 1))
+        self.bns = nn.ModuleList(NarrowBatchNorm2d(width) for _ in range(scale - 1))
         self.pool = nn.AvgPool2d(3, stride=stride, padding=1) if stage_first else None
         self.conv3 = nn.Conv2d(width * scale, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
@@ -163,7 +174,7 @@ class Res2NetBottleneck(nn.Module):
         out = F.relu_(self.bn1(self.conv1(x)))
         if train:
             out = _masked(out, in_mask)
-        splits = torch.split(out, self.width, dim=1)
+        splits = _dense_splits(out, self.width)
         outputs = []
         previous = None
         for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
@@ -176,7 +187,7 @@ class Res2NetBottleneck(nn.Module):
         if self.pool is not None:
             last = _masked(self.pool(last), out_mask) if train else self.pool(_masked(last, in_mask))
         outputs.append(last)
-        out = self.bn3(self.conv3(torch.cat(outputs, dim=1)))
+        out = self.bn3(self.conv3(cat_channels(outputs)))
         out += self.shortcut(x)  # batch norm keeps its input, not its output: in place is safe
         out = F.relu_(out)
         return _masked(out, out_mask) if train else out
