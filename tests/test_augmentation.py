@@ -461,3 +461,27 @@ def test_training_augmentation_with_equal_lengths_leaves_no_padding():
     torch.manual_seed(0)  # the same speeds are drawn
     wavs, lens, _ = equal(torch.randn(16, 1600), torch.ones(16), labels)
     assert lens.tolist() == [1.0] * 16 and wavs.shape[1] == shortest
+
+
+def test_length_step_rounds_the_common_length_down_to_the_grid():
+    from custom_modules.augmentation import SpeedPerturbSpeakers, TrainingAugmentation, crop_to_shortest
+
+    wavs = torch.randn(3, 5000)
+    lens = torch.tensor([1.0, 0.9, 0.75])  # shortest: 3750 samples
+    assert crop_to_shortest(wavs, lens, step=1600)[0].shape == (3, 3200)
+    assert crop_to_shortest(wavs, lens, step=3750)[0].shape == (3, 3750)
+    assert crop_to_shortest(wavs, lens, step=4000)[0].shape == (3, 3750)  # shorter than a step: kept
+    labels = torch.tensor([0, 1, 2, 3] * 4)
+    seen = set()
+    stepped = TrainingAugmentation(16000, speed_perturb=SpeedPerturbSpeakers(16000, 4), equal_lengths=True,
+                                   length_step_seconds=0.1)
+    torch.manual_seed(0)
+    for length in (16000, 14400, 12345):
+        out, out_lens, _ = stepped(torch.randn(16, length), torch.ones(16), labels)
+        assert out_lens.tolist() == [1.0] * 16 and out.shape[1] % 1600 == 0
+        seen.add(out.shape[1])
+    assert seen == {14400, 12800, 11200}  # floor(16000 / 1.1), floor(14400 / 1.1), floor(12345 / 1.1) on the grid
+    with pytest.raises(ValueError, match="set equal_lengths: True"):
+        TrainingAugmentation(16000, length_step_seconds=0.1)
+    with pytest.raises(ValueError, match="length_step_seconds=-1"):
+        TrainingAugmentation(16000, equal_lengths=True, length_step_seconds=-1)
