@@ -33,7 +33,7 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["retain_freed_memory", "bound_onednn_cache", "ALLOCATOR_ENV", "ONEDNN_CACHE_ENV"]
+__all__ = ["retain_freed_memory", "bound_onednn_cache", "peak_resident_gib", "ALLOCATOR_ENV", "ONEDNN_CACHE_ENV"]
 
 ALLOCATOR_ENV = "RES2NET_SV_KEEP_MALLOC"  # set to 0 to leave glibc's defaults alone
 ONEDNN_CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
@@ -80,3 +80,20 @@ def bound_onednn_cache(capacity: int = 0) -> str:
     True
     """
     return os.environ.setdefault(ONEDNN_CACHE_ENV, str(int(capacity)))
+
+
+def peak_resident_gib() -> float:
+    """The process's peak resident memory so far (``ru_maxrss``), in GiB; 0.0 where the
+    ``resource`` module is missing (Windows).
+
+    Example
+    -------
+    >>> 0.0 < peak_resident_gib() < 1024
+    True
+    """
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20

@@ -10,12 +10,14 @@ slow on such tensors:
   backward was 25x slower on a 6-channel slice than on a dense tensor).
   :func:`cat_channels` concatenates like ``torch.cat(..., dim=1)`` and gives each input a
   dense gradient in the input's own memory format.
-- PyTorch's channels-last batch norm vectorises over channels, so with 6 channels most
-  vector lanes idle: a training forward + backward of a (32, 6, 80, 101) tensor took 17 ms,
-  against 5 ms in NCHW. :class:`NarrowBatchNorm2d` is ``nn.BatchNorm2d`` (same parameters,
-  buffers and state dict) that in training normalises narrow channels-last inputs with
-  per-column reductions of the (frames, channels) matrix instead (9 ms); everything else
-  goes to the native kernel.
+- PyTorch's channels-last batch norm vectorises over channels, so with fewer channels than
+  one vector most lanes idle, and with two threads it gets slower still: a training
+  forward + backward of a (32, 6, 80, 101) tensor took 16 ms at one thread and 28 ms at
+  two, against 5 ms in NCHW. :class:`NarrowBatchNorm2d` is ``nn.BatchNorm2d`` (same
+  parameters, buffers and state dict) that in training normalises channels-last inputs of
+  fewer than 16 channels with per-column reductions of the (frames, channels) matrix
+  instead: 10 ms at one or two threads for 6 channels; for (32, 13, 40, 51), 4.6 ms against
+  3.5 (one thread) and 10.6 ms (two). Everything else goes to the native kernel.
 
 Both give the same values as the native operations up to float rounding (tested in float64
 against ``torch.cat`` and ``nn.BatchNorm2d``: outputs, gradients and running statistics).
@@ -143,7 +145,7 @@ class NarrowBatchNorm2d(nn.BatchNorm2d):
     (True, True)
     """
 
-    narrow_channels = 8  # measured: faster than the native kernel up to 6-8 channels
+    narrow_channels = 15  # fewer than one AVX-512 vector of floats: measured faster below 16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (

@@ -10,6 +10,8 @@ train loss (sample-weighted), train accuracy = correct / samples over the whole 
 counted on the margin-free cosines, and closed-set validation accuracy on held-out
 utterances of the training speakers. Accuracy on training speakers says little about
 verification of new speakers: use recipes/eval.py (EER, minDCF on trials) for that.
+metrics.jsonl also holds a sha256 of the parameters and the process's peak resident memory
+so far (peak_rss_gib).
 
 With valid_speakers: N, N whole training speakers are held out and the EER of all pairs of
 their utterances is logged each epoch (heldout_eer), stored with the checkpoint (eval's
@@ -41,7 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.nn import SyncBatchNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.allocator import bound_onednn_cache  # noqa: E402
+from custom_modules.allocator import bound_onednn_cache, peak_resident_gib  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
 from custom_modules.checkpoints import foreign_checkpoint_reason, set_aside_incomplete  # noqa: E402
 from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
@@ -184,7 +186,8 @@ class SpeakerBrain(sb.Brain):
         )
         if sb.utils.distributed.if_main_process():
             record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats,
-                      "parameters_sha256": parameter_digest(self.modules)}
+                      "parameters_sha256": parameter_digest(self.modules),
+                      "peak_rss_gib": round(peak_resident_gib(), 3)}
             with open(self.hparams.metrics_file, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
         checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}

@@ -152,6 +152,8 @@ def test_same_seed_and_threads_give_bitwise_the_same_parameters(tiny_dataset, tm
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         assert run.returncode == 0, run.stderr[-3000:]
         digests.append([r["parameters_sha256"] for r in records(out)])
+        peaks = [r["peak_rss_gib"] for r in records(out)]
+        assert 0.1 < peaks[0] <= peaks[-1] < 64  # the process's own peak resident memory, in GiB
     assert len(digests[0]) == 2 and len(set(digests[0])) == 2  # --debug: 2 epochs, and training changed them
     assert digests[0] == digests[1]
     assert digests[2][-1] != digests[0][-1]
