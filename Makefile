@@ -39,7 +39,7 @@ demo: env
 	      --output $(DEMO)/data --overwrite; \
 	else rm -rf $(DEMO)/data && mkdir -p $(DEMO) && ln -s "$$(cd $(DATA) && pwd)" $(DEMO)/data; fi
 	scripts/run_demo.sh $(DEMO)/data $(SEED) $(DEMO_EPOCHS) $(DEMO)
-	@echo "demo outputs: $(DEMO)/<system>_smalldata_e$(DEMO_EPOCHS)/$(SEED)/ (train_log.txt, metrics.jsonl, eval/trials/), table: $(DEMO)/results/demo_seed$(SEED)/comparison.md"
+	@echo "demo outputs: $(DEMO)/<system>_smalldata_e$(DEMO_EPOCHS)/$(SEED)/ (train_log.txt, metrics.jsonl, eval/trials-<hash>/), table: $(DEMO)/results/demo_seed$(SEED)/comparison.md"
 
 bench: env
 	$(PY) scripts/benchmark_training.py --data_folder=$(DATA) --output=results/benchmark_training.md

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["frame_lengths", "compute_embeddings", "EmbeddingExtractor", "pad_batch", "segment_length", "embed_utterances"]
+__all__ = ["frame_lengths", "compute_embeddings", "EmbeddingExtractor", "pad_batch", "segment_length", "windows",
+           "embed_utterances", "MAX_SECONDS", "BATCH_SECONDS"]
 
 
 def frame_lengths(wav_lens: torch.Tensor, num_samples: int, num_frames: int, hop: Optional[int]) -> torch.Tensor:
@@ -116,6 +117,28 @@ def segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
     return int(stop) - int(start or 0)
 
 
+MAX_SECONDS = 30.0  # longer segments: the mean embedding of windows this long, half overlapping
+BATCH_SECONDS = 120.0  # padded audio per batch at most: what bounds the memory of embedding
+
+
+def windows(start: int, stop: int, window: int) -> List[Tuple[int, int]]:
+    """``[start, stop)`` cut into windows of ``window`` samples every ``window // 2``, the
+    last one ending at ``stop``; one window when the span is not longer than ``window``.
+
+    Example
+    -------
+    >>> windows(0, 10, 4)
+    [(0, 4), (2, 6), (4, 8), (6, 10)]
+    >>> windows(5, 8, 4)
+    [(5, 8)]
+    """
+    if stop - start <= window:
+        return [(start, stop)]
+    hop = max(1, window // 2)
+    starts = list(range(start, stop - window, hop)) + [stop - window]
+    return [(a, a + window) for a in dict.fromkeys(starts)]
+
+
 @torch.no_grad()
 def embed_utterances(
     extractor: nn.Module,
@@ -124,27 +147,51 @@ def embed_utterances(
     batch_size: int = 16,
     device: str = "cpu",
     progress: bool = False,
+    max_seconds: Optional[float] = MAX_SECONDS,
+    batch_seconds: Optional[float] = BATCH_SECONDS,
 ) -> np.ndarray:
-    """Embed full-length audio segments ``(path, start, stop)``; (N, D) float32 in input order.
+    """Embed audio segments ``(path, start, stop)``; (N, D) float32 in input order.
 
-    Audio is read batch by batch (never all at once), in order of length so that padding
-    (wasted compute) stays small; the length-aware encoder makes the result independent
-    of the batching.
+    A segment of at most ``max_seconds`` is embedded whole; a longer one is the mean of the
+    embeddings of ``max_seconds`` windows with half overlap (:func:`windows`), so a long
+    file never needs more than one window in memory. Audio is read batch by batch (never
+    all at once), in order of length so that padding (wasted compute) stays small; a batch
+    holds at most ``batch_size`` pieces and ``batch_seconds`` of padded audio (at least one
+    piece), which bounds the memory. The length-aware encoder makes the result independent
+    of the batching. None for ``max_seconds`` or ``batch_seconds`` lifts that bound.
     """
     from custom_modules.dataio import load_audio
 
-    lengths = [segment_length(*segment) for segment in segments]
-    order = sorted(range(len(segments)), key=lambda i: lengths[i])
-    result: List[Optional[np.ndarray]] = [None] * len(segments)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    max_samples = int(max_seconds * sample_rate) if max_seconds else None
+    budget = int(batch_seconds * sample_rate) if batch_seconds else None
+    pieces: List[Tuple[int, str, Optional[int], Optional[int], int]] = []  # segment, path, start, stop, samples
+    for index, (path, start, stop) in enumerate(segments):
+        length = segment_length(path, start, stop)
+        if max_samples and length > max_samples:
+            first = int(start or 0)
+            pieces.extend((index, path, a, b, b - a) for a, b in windows(first, first + length, max_samples))
+        else:
+            pieces.append((index, path, start, stop, length))
+    pieces.sort(key=lambda piece: piece[4])
+    batches: List[List[int]] = []
+    for position, piece in enumerate(pieces):  # ascending lengths: the newest piece is the longest
+        current = batches[-1] if batches else None
+        if current is None or len(current) >= batch_size or (budget and (len(current) + 1) * piece[4] > budget):
+            batches.append([position])
+        else:
+            current.append(position)
     if progress:
         from tqdm import tqdm
 
         batches = tqdm(batches, desc="embedding", unit="batch")
+    sums: List[Optional[np.ndarray]] = [None] * len(segments)
+    counts = [0] * len(segments)
     extractor.eval()
     for batch in batches:
-        wavs, lens = pad_batch([load_audio(*segments[i], sample_rate=sample_rate) for i in batch])
+        chosen = [pieces[p] for p in batch]
+        wavs, lens = pad_batch([load_audio(path, a, b, sample_rate=sample_rate) for _, path, a, b, _ in chosen])
         emb = extractor(wavs.to(device), lens.to(device)).reshape(len(batch), -1).float().cpu().numpy()
-        for row, index in enumerate(batch):
-            result[index] = emb[row]
-    return np.stack(result).astype(np.float32)
+        for row, (index, *_rest) in enumerate(chosen):
+            sums[index] = emb[row].astype(np.float64) if sums[index] is None else sums[index] + emb[row]
+            counts[index] += 1
+    return np.stack([total / count for total, count in zip(sums, counts)]).astype(np.float32)

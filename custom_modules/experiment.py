@@ -11,12 +11,14 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any, Dict, NamedTuple, Optional
 
 import torch
 
+from custom_modules.dataio import DataError
 from custom_modules.embedding import EmbeddingExtractor
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "load_pretrained",
     "load_experiment",
     "default_eval_folder",
+    "eval_folder_name",
+    "file_sha256",
     "checkpoint_epoch",
 ]
 
@@ -79,7 +83,8 @@ def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
     return str(found.path)
 
 
-def load_experiment(folder: str, checkpoint: str = "auto", device: str = "cpu") -> Experiment:
+def load_experiment(folder: str, checkpoint: str = "auto", device: str = "cpu",
+                    trust_model_code: bool = False) -> Experiment:
     """Load the trained extractor of a ``recipes/train.py`` output folder (or of a
     SpeechBrain pretrained-model folder, see :func:`load_pretrained`).
 
@@ -94,11 +99,14 @@ def load_experiment(folder: str, checkpoint: str = "auto", device: str = "cpu") 
         accuracy) or ``"eer"`` (lowest held-out-speaker EER; an error if none recorded).
     device : str
         Where to put the extractor.
+    trust_model_code : bool
+        For a model folder: load its ``hyperparams.yaml`` even when it uses tags beyond the
+        allow-list of :mod:`custom_modules.safe_yaml` (it then runs whatever they call).
     """
     from hyperpyyaml import load_hyperpyyaml
 
     if is_pretrained_folder(folder):
-        return load_pretrained(folder, device)
+        return load_pretrained(folder, device, trust_model_code=trust_model_code)
     if checkpoint not in CHECKPOINT_CHOICES:
         raise ExperimentError(f"checkpoint must be one of {', '.join(CHECKPOINT_CHOICES)}; got {checkpoint!r}")
     hparams_path = os.path.join(folder, "hyperparams.yaml")
@@ -143,18 +151,32 @@ def is_pretrained_folder(folder: str) -> bool:
     )
 
 
-def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000) -> Experiment:
+def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000,
+                    trust_model_code: bool = False) -> Experiment:
     """Load a SpeechBrain pretrained speaker model folder (``spkrec-ecapa-voxceleb`` layout)
     offline: its ``hyperparams.yaml`` builds ``compute_features``, ``mean_var_norm`` and
     ``embedding_model``; ``embedding_model.ckpt`` is read with ``weights_only=True``. Its
     ``pretrainer`` (which would download) is not used. Embeddings are the raw ones that
     ``SpeakerRecognition.encode_batch`` returns with ``normalize=False`` (as in its
-    ``verify_batch``)."""
+    ``verify_batch``).
+
+    The YAML is code (HyperPyYAML calls what its tags name). Unless ``trust_model_code``,
+    it is first read without constructing anything and refused when a tag is not data or
+    ``!new:`` of a known model class (:func:`custom_modules.safe_yaml.check_model_yaml`):
+    folders exported by this project and SpeechBrain's speaker models pass."""
     from hyperpyyaml import load_hyperpyyaml
 
+    from custom_modules.safe_yaml import UntrustedModelError, check_model_yaml
+
     overrides = {"pretrained_path": os.path.abspath(folder), "pretrainer": None}
-    with open(os.path.join(folder, "hyperparams.yaml")) as handle:
+    yaml_path = os.path.join(folder, "hyperparams.yaml")
+    with open(yaml_path) as handle:
         text = handle.read()
+    if not trust_model_code:
+        try:
+            check_model_yaml(text, yaml_path)
+        except UntrustedModelError as error:
+            raise ExperimentError(str(error)) from None
     overrides = {k: v for k, v in overrides.items() if f"{k}:" in text}
     hparams = load_hyperpyyaml(text, overrides)
     missing = [k for k in ("compute_features", "mean_var_norm", "embedding_model") if k not in hparams]
@@ -172,13 +194,44 @@ def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000) 
     return Experiment(folder, hparams, extractor.to(device).eval(), path, record)
 
 
-def default_eval_folder(folder: str, trials_stem: str) -> str:
-    """Where recipes/eval.py writes: inside a training output folder, or, for a pretrained
-    model folder (which belongs to its user), under ``exp/pretrained/<name>/``."""
+def file_sha256(path: str) -> str:
+    """Hex sha256 of a file's bytes.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "trials.txt")
+    >>> _ = open(path, "w").write("1 a b\\n")
+    >>> file_sha256(path)[:12]
+    '075042c3bc10'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def eval_folder_name(trials: str) -> str:
+    """An evaluation's folder name, keyed by its trial list: the file's stem and the first 10
+    hex digits of the sha256 of its content (``trials-1a2b3c4d5e``). Another list, or the
+    same file edited, gets another folder; results of one list never overwrite another's."""
+    if not os.path.isfile(trials):
+        raise DataError(f"{trials}: trial list not found; pass --trials=<file> "
+                        "(lines '<1|0> <enrol utterance ID> <test utterance ID>')")
+    stem = os.path.splitext(os.path.basename(trials))[0]
+    return f"{stem}-{file_sha256(trials)[:10]}"
+
+
+def default_eval_folder(folder: str, trials: str) -> str:
+    """Where recipes/eval.py writes the evaluation of ``trials``: ``<folder>/eval/<name>``
+    (:func:`eval_folder_name`) inside a training output folder, or, for a pretrained model
+    folder (which belongs to its user), under ``exp/pretrained/<model name>/eval/<name>``."""
+    name = eval_folder_name(trials)
     if is_pretrained_folder(folder):
-        name = os.path.basename(os.path.normpath(os.path.abspath(folder)))
-        return os.path.join("exp", "pretrained", name, "eval", trials_stem)
-    return os.path.join(folder, "eval", trials_stem)
+        model = os.path.basename(os.path.normpath(os.path.abspath(folder)))
+        return os.path.join("exp", "pretrained", model, "eval", name)
+    return os.path.join(folder, "eval", name)
 
 
 def checkpoint_epoch(checkpoint: str) -> Optional[int]:

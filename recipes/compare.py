@@ -12,8 +12,8 @@ Bootstrap speakers are the test CSV's spk_id (the one the evaluation used, or --
 never a part of an utterance ID.
 
 Each experiment is evaluated with recipes/eval.py on the same trials (its existing
-results are reused when they were computed on the same trial file; --reeval forces a new
-run). Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
+results, in the evaluation folder keyed by the trial list's content, are reused; --reeval
+forces a new run); results of different trial lists are never mixed in one table. Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
 from a bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05,
 parameters, multiply-accumulates per second of audio, training seconds per epoch,
 embedding extraction speed), det.png with every system, hparams/<system>.yaml (the exact
@@ -45,9 +45,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from custom_modules.atomic import OutputError, atomic_path, write_json, write_text  # noqa: E402
 from custom_modules.experiment import (  # noqa: E402
+    RECORD,
     ExperimentError,
     default_eval_folder,
+    file_sha256,
     is_pretrained_folder,
     load_experiment,
 )
@@ -72,30 +75,48 @@ def system_label(folder: str) -> str:
     return parts[-1] if is_pretrained_folder(folder) else "/".join(parts[-2:])
 
 
+def trial_list(folder: str, args) -> str:
+    """The trial list ``folder`` is compared on: ``--trials``, else ``trials.txt`` of
+    ``--data_folder`` or of the data folder the experiment was trained from."""
+    if args.trials:
+        return args.trials
+    data_folder = args.data_folder
+    if data_folder is None and os.path.isfile(os.path.join(folder, RECORD)):
+        with open(os.path.join(folder, RECORD)) as handle:
+            data_folder = json.load(handle).get("data_folder")
+    if data_folder is None:
+        raise SystemExit(f"error: {folder} names no data folder (a model folder); pass --trials=<file> "
+                         f"or --data_folder=<dir>")
+    return os.path.join(data_folder, "trials.txt")
+
+
 def evaluation(folder: str, args, force: bool = False) -> Dict:
-    """results.json of the experiment on the requested trials, running recipes/eval.py if needed
-    (or always, with ``force``)."""
-    trials_stem = os.path.splitext(os.path.basename(args.trials))[0] if args.trials else "trials"
-    out = default_eval_folder(folder, trials_stem)
+    """results.json of the experiment on its trial list (:func:`trial_list`), from the
+    evaluation folder keyed by that list's content, running recipes/eval.py if it is missing
+    (or always, with ``force``). ``_folder`` (not in the file) is where it lies."""
+    trials = trial_list(folder, args)
+    try:
+        out = default_eval_folder(folder, trials)
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
     results_path = os.path.join(out, "results.json")
-    wanted_trials = os.path.abspath(args.trials) if args.trials else None
     if os.path.isfile(results_path) and not args.reeval and not force:
         with open(results_path) as handle:
             results = json.load(handle)
-        same_trials = wanted_trials is None or results["trials"] == wanted_trials
-        if same_trials and args.score_norm in results["systems"]:
-            return results
+        if results.get("trials_sha256") == file_sha256(trials) and args.score_norm in results["systems"]:
+            return {**results, "_folder": out}
     cmd = [sys.executable, os.path.join(ROOT, "recipes/eval.py"), os.path.join(ROOT, "hparams/eval.yaml"),
            f"--experiment={folder}", f"--score_norm={','.join(dict.fromkeys(['none', args.score_norm]))}",
-           f"--output_folder={out}"]
-    for key in ("trials", "test_annotation", "data_folder"):
+           f"--output_folder={out}", f"--trials={trials}"]
+    for key in ("test_annotation", "data_folder"):
         if getattr(args, key):
             cmd.append(f"--{key}={getattr(args, key)}")
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
-        raise SystemExit(f"error: evaluating {folder} failed:\n{run.stderr.strip().splitlines()[-1]}")
+        lines = (run.stderr.strip() or run.stdout.strip() or "no output").splitlines()
+        raise SystemExit(f"error: evaluating {folder} failed:\n{lines[-1]}")
     with open(results_path) as handle:
-        return json.load(handle)
+        return {**json.load(handle), "_folder": out}
 
 
 def feature_dim(experiment) -> int:
@@ -132,6 +153,7 @@ def trial_fields(folder: str, results: Dict, args, trials: list, scores: np.ndar
     written), its scores and the utterance -> speaker map."""
     return {
         "trials": results["trials"],
+        "trials_sha256": results["trials_sha256"],
         "n_target": results["n_target"],
         "n_nontarget": results["n_nontarget"],
         "_scores": (scores[labels == 1], scores[labels == 0]),
@@ -205,9 +227,8 @@ def csv_speakers(csv: str) -> Dict[str, str]:
 
 
 def scores_path(folder: str, results: Dict, filename: str) -> str:
-    """A scores file of the experiment's evaluation on ``results``' trial list."""
-    stem = os.path.splitext(os.path.basename(results["trials"]))[0]
-    return os.path.join(default_eval_folder(folder, stem), filename)
+    """A scores file of the evaluation that ``results`` came from (:func:`evaluation`)."""
+    return os.path.join(results["_folder"], filename)
 
 
 def floor_row(folder: str, args) -> Optional[Dict]:
@@ -413,8 +434,19 @@ def main(argv=None) -> None:
     parser.add_argument("--no_floor", action="store_true",
                         help="leave out the no-learning floor row (built from the first system's training data)")
     args = parser.parse_args(argv)
+    try:
+        compare(args)
+    except (ExperimentError, OutputError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def compare(args) -> None:
+    """Evaluate (when needed) and compare ``args.experiments``; write results/<name>/."""
     out_folder = os.path.join(args.output_root, args.name)
-    os.makedirs(out_folder, exist_ok=True)
+    try:
+        os.makedirs(out_folder, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {out_folder}: {error.strerror or error}; pass a writable --output_root")
     try:
         rows = [describe_system(folder, args, out_folder) for folder in args.experiments]
         given_floor = any(is_floor_folder(folder) for folder in args.experiments)  # already a row
@@ -423,11 +455,13 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: {error}") from None
     if floor is not None:
         rows.append(floor)
-    trial_files = {r["trials"] for r in rows}
-    if len(trial_files) > 1:
-        raise SystemExit(f"error: the systems were evaluated on different trial lists {sorted(trial_files)}; "
-                         f"pass --trials to compare them on one")
-    plot_det({r["system"]: r.pop("_scores") for r in rows}, os.path.join(out_folder, "det.png"), title=args.name)
+    trial_lists = {r["trials_sha256"]: r for r in rows}
+    if len(trial_lists) > 1:
+        listed = "; ".join(f"{r['system']}: {r['trials']} (sha256 {digest[:10]})" for digest, r in trial_lists.items())
+        raise SystemExit(f"error: the systems were evaluated on different trial lists ({listed}); "
+                         f"pass --trials=<file> to compare them all on one")
+    with atomic_path(os.path.join(out_folder, "det.png")) as det:
+        plot_det({r["system"]: r.pop("_scores") for r in rows}, det, title=args.name)
     differences = paired_differences(rows, args.resamples)
     seed_averaged = seed_averaged_differences(rows, args.resamples)
     for row in rows:
@@ -436,6 +470,7 @@ def main(argv=None) -> None:
     report = {
         "name": args.name,
         "trials": rows[0]["trials"],
+        "trials_sha256": rows[0]["trials_sha256"],
         "n_target": rows[0]["n_target"],
         "n_nontarget": rows[0]["n_nontarget"],
         "score_norm": args.score_norm,
@@ -448,11 +483,9 @@ def main(argv=None) -> None:
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit or "unknown",
     }
-    with open(os.path.join(out_folder, "comparison.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
+    write_json(os.path.join(out_folder, "comparison.json"), report)
     text = markdown(report)
-    with open(os.path.join(out_folder, "comparison.md"), "w") as handle:
-        handle.write(text)
+    write_text(os.path.join(out_folder, "comparison.md"), text)
     print(text)
     print(f"outputs in {out_folder}")
 

@@ -11,8 +11,12 @@
    length-sorted padded batches (the encoder's pooling ignores padding).
 3. Scores trials by cosine; optionally normalises scores (z, t, s, adaptive s-norm) with
    cohort statistics computed once per utterance from the training split.
-4. Writes to <experiment>/eval/<trials stem>/: scores_<norm>.txt (enrol test label
-   score), results.json, summary.md, det.png, score_hist.png, embeddings.npz.
+4. Writes to <experiment>/eval/<trials stem>-<sha256 of the trial list, 10 hex>/ (another
+   trial list, or the same file edited, gets its own folder): scores_<norm>.txt (enrol test
+   label score), results.json (with the trial list's and the test CSV's sha256), summary.md,
+   det.png, score_hist.png, embeddings.npz. All are written to a staging folder first and
+   moved into place together, results.json last: a failed or killed run leaves the previous
+   results as they were and no partial file.
 5. Speaker overfitting check (custom_modules/checks.py): the no-learning floor system
    (recipes/floor.py with its defaults: 20 MFCCs, the data folder's train.csv) is
    built and scored on the same trials (seconds), and a closed-set accuracy (of the evaluated checkpoint's epoch) above
@@ -44,6 +48,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache  # noqa: E402
+from custom_modules.atomic import OutputError, ensure_writable_folder, staged_outputs, write_json, write_text  # noqa: E402
 from custom_modules.bootstrap import speaker_bootstrap_trials  # noqa: E402
 from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr  # noqa: E402
 from custom_modules.checks import (  # noqa: E402
@@ -53,7 +58,7 @@ from custom_modules.checks import (  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv  # noqa: E402
 from custom_modules.embedding import embed_utterances, segment_length  # noqa: E402
 from custom_modules.experiment import (  # noqa: E402
-    Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, load_experiment, load_pretrained,
+    Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, file_sha256, load_experiment, load_pretrained,
 )
 from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import equal_error_rate, verification_metrics  # noqa: E402
@@ -73,6 +78,9 @@ from custom_modules.scoring import (  # noqa: E402
 
 NORMS = ("none", "z", "t", "s", "as")
 FLOOR_SCORES = "scores_floor.txt"  # the floor's cosine scores on the same trials
+# what an evaluation writes: a rerun into the same folder replaces all of them at once
+EVAL_OUTPUTS = ("scores_*.txt", "results.json", "summary.md", "det.png", "score_hist.png", "embeddings.npz",
+                "calibration.json")
 FLOOR_MAX_UTTERANCES = 2000  # training utterances the floor's global mean and std are taken from
 
 
@@ -99,8 +107,7 @@ def resolve_settings(hparams: dict, record: dict) -> dict:
     if hparams["cohort"] not in ("speakers", "utterances"):
         raise SystemExit(f"error: cohort must be 'speakers' or 'utterances', got {hparams['cohort']!r}")
     settings["norms"] = norms
-    stem = os.path.splitext(os.path.basename(settings["trials"]))[0]
-    settings["output_folder"] = hparams["output_folder"] or default_eval_folder(hparams["experiment"], stem)
+    settings["output_folder"] = hparams["output_folder"] or default_eval_folder(hparams["experiment"], settings["trials"])
     return settings
 
 
@@ -329,7 +336,8 @@ def summary_markdown(results: dict) -> str:
 
 def evaluate(hparams: dict, device: str) -> dict:
     """Embed, score, normalise, measure and write the outputs; returns results.json's content."""
-    experiment = load_experiment(hparams["experiment"], hparams["checkpoint"], device)
+    experiment = load_experiment(hparams["experiment"], hparams["checkpoint"], device,
+                                 trust_model_code=bool(hparams.get("trust_model_code", False)))
     settings = resolve_settings(hparams, experiment.record)
     if experiment.record.get("pretrained") and settings["norms"] != ["none"]:
         raise DataError(f"{hparams['experiment']}: score normalisation needs a cohort from the training split, "
@@ -342,16 +350,27 @@ def evaluate(hparams: dict, device: str) -> dict:
     by_id = {r["ID"]: r for r in read_speaker_csv(settings["test_annotation"])}
     check_trial_ids(trials, by_id.keys(), source=settings["test_annotation"])
     out = settings["output_folder"]
-    os.makedirs(out, exist_ok=True)
+    ensure_writable_folder(out)
     hold_folder_lock(out)  # one evaluation per output folder at a time
+    with staged_outputs(out, last=["results.json"], replaces=EVAL_OUTPUTS) as stage:
+        results, summary = _evaluate_into(stage, hparams, device, experiment, settings, trials, by_id,
+                                          calibration_set)
+    print(summary)
+    print(f"outputs in {out}")
+    return results
 
+
+def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings: dict, trials, by_id,
+                   calibration_set) -> Tuple[dict, str]:
+    """Embed, score, normalise and measure, every output written into ``stage`` (which the
+    caller moves into the output folder once all of them are written)."""
     needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
     rows = [by_id[i] for i in needed]
     speaker_map = {i: by_id[i]["spk_id"] for i in needed}  # bootstrap speakers: the CSV's spk_id, never ID text
     overlap = training_overlap(experiment, rows, settings["data_folder"])
     embeddings, timing = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
     index = {utt: row for row, utt in enumerate(needed)}
-    np.savez(os.path.join(out, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
+    np.savez(os.path.join(stage, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
 
     raw = cosine_trial_scores(trials, embeddings, index)
     labels = np.array([t.label for t in trials])
@@ -375,7 +394,7 @@ def evaluate(hparams: dict, device: str) -> dict:
     systems = {}
     for norm in settings["norms"]:
         s = scores[norm]
-        write_scores(os.path.join(out, f"scores_{norm}.txt"), trials, s)
+        write_scores(os.path.join(stage, f"scores_{norm}.txt"), trials, s)
         systems[norm] = verification_metrics(s[labels == 1], s[labels == 0], p_targets=tuple(hparams["p_targets"]))
         systems[norm]["min_cllr"] = min_cllr(s[labels == 1], s[labels == 0])
         if hparams["bootstrap_resamples"]:
@@ -385,7 +404,7 @@ def evaluate(hparams: dict, device: str) -> dict:
     floor, floor_scores, why_no_floor = no_learning_floor(experiment, trials, rows, index, labels,
                                                           settings["data_folder"], hparams, device)
     if floor_scores is not None:  # compare.py makes the floor a row of its table from these
-        write_scores(os.path.join(out, FLOOR_SCORES), trials, floor_scores)
+        write_scores(os.path.join(stage, FLOOR_SCORES), trials, floor_scores)
         floor["scores_file"] = FLOOR_SCORES
     raw_eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer  # both checks judge the raw cosine
     overfitting = speaker_overfitting(hparams, experiment, raw_eer, floor, why_no_floor)
@@ -393,8 +412,7 @@ def evaluate(hparams: dict, device: str) -> dict:
     calibration = None
     if calibration_set is not None:
         calibration = calibrate(hparams, raw, labels, *calibration_set)
-        with open(os.path.join(out, "calibration.json"), "w") as handle:
-            json.dump(calibration, handle, indent=2)
+        write_json(os.path.join(stage, "calibration.json"), calibration)
     headline = settings["norms"][0]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
@@ -402,7 +420,9 @@ def evaluate(hparams: dict, device: str) -> dict:
         "experiment": os.path.abspath(hparams["experiment"]),
         "checkpoint": experiment.checkpoint,
         "trials": os.path.abspath(settings["trials"]),
+        "trials_sha256": file_sha256(settings["trials"]),
         "test_annotation": os.path.abspath(settings["test_annotation"]),
+        "test_annotation_sha256": file_sha256(settings["test_annotation"]),
         "n_target": int((labels == 1).sum()),
         "n_nontarget": int((labels == 0).sum()),
         "p_targets": list(hparams["p_targets"]),
@@ -419,19 +439,15 @@ def evaluate(hparams: dict, device: str) -> dict:
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit or "unknown",
     }
-    with open(os.path.join(out, "results.json"), "w") as handle:
-        json.dump(results, handle, indent=2)
+    write_json(os.path.join(stage, "results.json"), results)
     summary = summary_markdown(results)
-    with open(os.path.join(out, "summary.md"), "w") as handle:
-        handle.write(summary)
+    write_text(os.path.join(stage, "summary.md"), summary)
     plot_det({n: (scores[n][labels == 1], scores[n][labels == 0]) for n in settings["norms"]},
-             os.path.join(out, "det.png"), title=experiment_name(hparams["experiment"]))
+             os.path.join(stage, "det.png"), title=experiment_name(hparams["experiment"]))
     s = scores[headline]
-    plot_score_histogram(s[labels == 1], s[labels == 0], os.path.join(out, "score_hist.png"),
+    plot_score_histogram(s[labels == 1], s[labels == 0], os.path.join(stage, "score_hist.png"),
                          threshold=systems[headline]["eer_threshold"], title=f"scores ({headline})")
-    print(summary)
-    print(f"outputs in {out}")
-    return results
+    return results, summary
 
 
 def main(argv) -> None:
@@ -441,7 +457,7 @@ def main(argv) -> None:
         hparams = load_hyperpyyaml(fin, overrides)
     try:
         evaluate(hparams, run_opts.get("device") or "cpu")
-    except (DataError, ExperimentError, FolderBusy, ValueError) as error:
+    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
         raise SystemExit(f"error: {error}") from None
 
 

@@ -9,7 +9,8 @@ threshold stored with the model (recipes/export.py --eval_results): by default t
 threshold at p_target 0.01 of the trial list it was measured on, or the EER threshold with
 --operating_point eer; the operating point is printed with the decision. With a stored
 calibration (recipes/export.py --calibration), the calibrated log-likelihood ratio is
-printed too.
+printed too. Memory is bounded: a recording longer than 30 s is scored by the mean
+embedding of 30 s windows with half overlap (recipes/embed.py --help).
 
 Authors: the res2net-sv developers.
 """
@@ -53,9 +54,12 @@ def main(argv=None) -> None:
     parser.add_argument("--test", required=True)
     parser.add_argument("--operating_point", default="min_dcf_0.01",
                         help="min_dcf_<p_target> or eer: which stored threshold decides")
+    parser.add_argument("--trust_model_code", action="store_true",
+                        help="load a model folder whose hyperparams.yaml calls code beyond the known model classes "
+                             "(it runs while loading: only for folders from people you trust)")
     args = parser.parse_args(argv)
     try:
-        model = load_experiment(args.model)
+        model = load_experiment(args.model, trust_model_code=args.trust_model_code)
         score = verification_score(model, args.enrol, args.test)
     except (DataError, ExperimentError) as error:
         raise SystemExit(f"error: {error}") from None

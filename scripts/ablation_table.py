@@ -16,7 +16,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.experiment import checkpoint_epoch  # noqa: E402
+from custom_modules.experiment import checkpoint_epoch, default_eval_folder  # noqa: E402
 
 CHANGES = {
     "demo": "0: demo recipe (nothing added)",
@@ -41,7 +41,8 @@ def main(folder: str) -> None:
     print("| row | EER [95%] | paired vs row 0 [95%] | EER, AS-norm | minDCF p=0.01 | checkpoint epoch | train acc |")
     print("|---|---|---|---|---|---|---|")
     for system in comparison["systems"]:
-        with open(os.path.join(system["folder"], "eval", "trials", "results.json")) as handle:
+        evaluation = default_eval_folder(system["folder"], comparison["trials"])  # keyed by the trial list
+        with open(os.path.join(evaluation, "results.json")) as handle:
             results = json.load(handle)
         low, high = system["eer_interval_95"]
         p = paired.get(system["system"])

@@ -6,7 +6,7 @@
 # On a 2-core CPU the two trainings run side by side, one thread each (two one-thread
 # processes do more work than one two-thread process); ECAPA's evaluation runs while
 # Res2Net50 is still training. Outputs: $DEMO/<system>/<seed>/ (train_log.txt,
-# metrics.jsonl, eval/trials/) and $DEMO/results/demo_seed<seed>/comparison.md.
+# metrics.jsonl, eval/trials-<hash>/) and $DEMO/results/demo_seed<seed>/comparison.md.
 # Resumable: a finished training is not repeated (train.py resumes from its checkpoints).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -36,7 +36,7 @@ for row in $rows; do
   echo "== row $row (${names[$row]}): $name ${args[*]:1}"
   "$PY" recipes/train.py "${args[@]}" --data_folder="$data" --number_of_epochs="$epochs" --seed="$seed" \
       --experiment_name="$name" --noprogressbar
-  if [ ! -f "exp/$name/$seed/eval/trials/results.json" ]; then
+  if ! ls exp/$name/$seed/eval/trials-*/results.json >/dev/null 2>&1; then
     "$PY" recipes/eval.py hparams/eval.yaml --experiment="exp/$name/$seed" --score_norm=none,as
   fi
 done
@@ -44,6 +44,6 @@ done
 folders=()
 for row in 0 1 2 3 4 5; do
   name=$(experiment "$row")
-  [ -f "exp/$name/$seed/eval/trials/results.json" ] && folders+=("exp/$name/$seed")
+  ls exp/$name/$seed/eval/trials-*/results.json >/dev/null 2>&1 && folders+=("exp/$name/$seed")
 done
 "$PY" recipes/compare.py "${folders[@]}" --name "smalldata_ablation_${system}_e${epochs}"

@@ -17,7 +17,7 @@ for seed in $seeds; do
   echo "== $name seed $seed"
   "$PY" recipes/train.py "hparams/${system}_smalldata.yaml" --data_folder="$data" --number_of_epochs="$epochs" \
       --seed="$seed" --experiment_name="$name" --noprogressbar
-  if [ ! -f "exp/$name/$seed/eval/trials/results.json" ]; then
+  if ! ls exp/$name/$seed/eval/trials-*/results.json >/dev/null 2>&1; then
     "$PY" recipes/eval.py hparams/eval.yaml --experiment="exp/$name/$seed" --score_norm=none,as
   fi
 done

@@ -93,3 +93,12 @@ def tiny_experiment(tmp_path_factory):
         run = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-3000:]
     return data, out
+
+
+def evaluation_folder(experiment: str) -> str:
+    """The one evaluation folder of ``experiment`` (``eval/<trials stem>-<content hash>``)."""
+    import glob
+
+    found = glob.glob(os.path.join(experiment, "eval", "trials-*"))
+    assert len(found) == 1, found
+    return found[0]

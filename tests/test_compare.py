@@ -10,6 +10,7 @@ import pytest
 from custom_modules.bootstrap import speaker_bootstrap_trials
 from custom_modules.metrics import equal_error_rate
 from custom_modules.scoring import read_scores
+from conftest import evaluation_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMON = ["--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
@@ -41,8 +42,8 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     assert [r["system"] for r in report["systems"]] == ["res2net_am_demo/1", "res2net_am_demo/2", "ecapa_aam_demo/1",
                                                         "floor"]
     floor = report["systems"][3]
-    floor_results = json.loads(open(os.path.join(folders[0], "eval", "trials", "results.json")).read())["floor"]
-    trials, scores = read_scores(os.path.join(folders[0], "eval", "trials", floor_results["scores_file"]))
+    floor_results = json.loads(open(os.path.join(evaluation_folder(folders[0]), "results.json")).read())["floor"]
+    trials, scores = read_scores(os.path.join(evaluation_folder(folders[0]), floor_results["scores_file"]))
     labels = [t.label for t in trials]
     floor_eer = equal_error_rate([s for s, l in zip(scores, labels) if l], [s for s, l in zip(scores, labels) if not l]).eer
     assert floor["eer"] == pytest.approx(floor_eer, abs=1e-9) and floor["eer"] == pytest.approx(floor_results["eer"], abs=1e-9)
@@ -50,7 +51,7 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     worse = [r["system"] for r in report["systems"][:3] if r["eer"] > floor["eer"]]
     assert [w.split(":")[0] for w in report["floor_warnings"]] == [f"WARN {name}" for name in worse]
     for row, folder in zip(report["systems"], folders):
-        trials, scores = read_scores(os.path.join(folder, "eval", "trials", "scores_none.txt"))
+        trials, scores = read_scores(os.path.join(evaluation_folder(folder), "scores_none.txt"))
         labels = [t.label for t in trials]
         eer = equal_error_rate([s for s, l in zip(scores, labels) if l], [s for s, l in zip(scores, labels) if not l]).eer
         assert row["eer"] == pytest.approx(eer, abs=1e-6)
@@ -59,12 +60,12 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
         assert row["n_speakers"] == 2 and row["bootstrap_warning"]  # 2 test speakers: one pair, a warning
         assert row["training"]["epochs"] == 1 and row["training"]["seconds_per_epoch"] > 0
         assert row["embedding_audio_seconds_per_second"] > 0
-        evaluated = json.loads(open(os.path.join(folder, "eval", "trials", "results.json")).read())["checkpoint"]
+        evaluated = json.loads(open(os.path.join(evaluation_folder(folder), "results.json")).read())["checkpoint"]
         assert row["checkpoint"] == os.path.basename(evaluated)
         assert (out / row["hparams_copy"]).read_text() == open(os.path.join(folder, "hyperparams.yaml")).read()
         stem = row["system"].replace("/", "_")
         assert (out / "logs" / f"{stem}.metrics.jsonl").read_text() == open(os.path.join(folder, "metrics.jsonl")).read()
-        summary = open(os.path.join(folder, "eval", "trials", "summary.md")).read()
+        summary = open(os.path.join(evaluation_folder(folder), "summary.md")).read()
         assert (out / "logs" / f"{stem}.eval_summary.md").read_text() == summary
     assert report["systems"][2]["parameters"] != report["systems"][0]["parameters"]
     diffs = report["paired_differences"]

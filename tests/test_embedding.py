@@ -61,3 +61,43 @@ def test_embed_utterances_keeps_input_order_and_is_batching_independent(extracto
         sig, _ = sf.read(segments[3][0], dtype="float32")
         direct = extractor(torch.from_numpy(sig)[None], torch.ones(1)).reshape(-1).numpy()
     assert np.allclose(one[3], direct, atol=1e-5)
+
+
+class _MeanAndLength(nn.Module):
+    """A stand-in extractor: (mean of the valid samples, valid samples / 1000) per row; it
+    records the shape of every batch it gets."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def forward(self, wavs, lens):
+        self.shapes.append(tuple(wavs.shape))
+        counts = torch.round(lens * wavs.shape[1]).long()
+        mask = torch.arange(wavs.shape[1])[None, :] < counts[:, None]
+        means = (wavs * mask).sum(1) / counts
+        return torch.stack([means, counts / 1000.0], dim=1)[:, None, :]
+
+
+def test_long_files_are_the_mean_of_half_overlapping_windows_within_a_memory_budget(tmp_path):
+    rate = 1000
+    rng = np.random.default_rng(0)
+    long_signal = (0.1 * rng.standard_normal(10 * rate)).astype(np.float32)  # 10 s
+    sf.write(tmp_path / "long.wav", long_signal, rate, subtype="FLOAT")
+    shorts = []
+    for i, seconds in enumerate((1.0, 2.5, 3.0, 4.0)):
+        signal = (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32)
+        sf.write(tmp_path / f"s{i}.wav", signal, rate, subtype="FLOAT")
+        shorts.append(signal)
+    extractor = _MeanAndLength()
+    segments = [(str(tmp_path / "long.wav"), None, None)] + [(str(tmp_path / f"s{i}.wav"), None, None) for i in range(4)]
+    emb = embed_utterances(extractor, segments, sample_rate=rate, batch_size=16, max_seconds=4.0, batch_seconds=9.0)
+    windows = [(0, 4000), (2000, 6000), (4000, 8000), (6000, 10000)]
+    expected_long = np.mean([long_signal[a:b].mean() for a, b in windows])
+    assert emb[0, 0] == pytest.approx(expected_long, abs=1e-6) and emb[0, 1] == pytest.approx(4.0)
+    for row, signal in enumerate(shorts, start=1):  # at most 4 s: embedded whole, as before
+        assert emb[row, 0] == pytest.approx(signal.mean(), abs=1e-6) and emb[row, 1] == pytest.approx(len(signal) / 1000)
+    assert max(b * t for b, t in extractor.shapes) <= 9 * rate  # no batch above 9 s of padded audio
+    assert max(t for _, t in extractor.shapes) == 4 * rate  # never more than one window of a file at a time
+    unbounded = embed_utterances(_MeanAndLength(), segments, sample_rate=rate, max_seconds=None, batch_seconds=None)
+    assert unbounded[0, 0] == pytest.approx(long_signal.mean(), abs=1e-6) and unbounded[0, 1] == pytest.approx(10.0)

@@ -12,6 +12,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from custom_modules.metrics import equal_error_rate, min_detection_cost
 from custom_modules.scoring import parse_trials
+from conftest import evaluation_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
@@ -41,7 +42,7 @@ def test_eval_writes_scores_results_and_plots_consistent_with_metrics(trained, t
     result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={trained}", "--score_norm=none,z,t,s,as",
                  "--top_k=5", "--batch_size=3")
     assert result.returncode == 0, result.stderr[-3000:]
-    out = os.path.join(trained, "eval", "trials")
+    out = evaluation_folder(trained)
     for name in ("results.json", "summary.md", "det.png", "score_hist.png", "embeddings.npz",
                  "scores_none.txt", "scores_as.txt"):
         assert os.path.isfile(os.path.join(out, name)), name
@@ -99,7 +100,7 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
                                 "0 target and"),
         "utf16.txt": ("".join(lines).encode("utf-16"), "not UTF-8 text (a UTF-16 file?)"),
     }
-    scores = open(os.path.join(experiment, "eval", "trials", "scores_none.txt")).read().splitlines()
+    scores = open(os.path.join(evaluation_folder(experiment), "scores_none.txt")).read().splitlines()
     calibration_cases = {
         "cal_utf16.txt": ("\n".join(scores).encode("utf-16"), "--calibrate_on: "),
         "cal_targets_only.txt": ("\n".join(l for l in scores if l.split()[2] == "1").encode(),
@@ -130,7 +131,7 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
     from custom_modules.scoring import read_scores
 
     data, experiment = tiny_experiment
-    calibrate_on = os.path.join(experiment, "eval", "trials", "scores_none.txt")
+    calibrate_on = os.path.join(evaluation_folder(experiment), "scores_none.txt")
     out = str(tmp_path / "eval")
     result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--calibrate_on={calibrate_on}",
                  f"--output_folder={out}", "--bootstrap_resamples=100")
@@ -160,7 +161,7 @@ def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_expe
     from custom_modules.checks import check_speaker_overfitting, format_verdict
 
     data, experiment = tiny_experiment
-    out = os.path.join(experiment, "eval", "trials")
+    out = evaluation_folder(experiment)
     results = json.load(open(os.path.join(out, "results.json")))
     section, floor = results["speaker_overfitting"], results["floor"]
     assert section["note"] is None and section["verdict"]["name"] == "speaker overfitting"
@@ -188,7 +189,7 @@ def test_eval_flags_a_system_worse_than_the_floor_and_keeps_the_floor_scores(tin
     from custom_modules.scoring import read_scores
 
     data, experiment = tiny_experiment
-    out = os.path.join(experiment, "eval", "trials")
+    out = evaluation_folder(experiment)
     results = json.load(open(os.path.join(out, "results.json")))
     floor, section = results["floor"], results["floor_comparison"]
     trials, scores = read_scores(os.path.join(out, floor["scores_file"]))
@@ -210,7 +211,7 @@ def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_
     give on the same trials; the floor folder itself gets a note, no verdict (about 10 s,
     most of it eval.py's plots)."""
     data, experiment = tiny_experiment
-    floor = json.load(open(os.path.join(experiment, "eval", "trials", "results.json")))["floor"]
+    floor = json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))["floor"]
     # in-process (no interpreter start-ups): build the floor folder and evaluate it on the same trials
     built, evaluated = str(tmp_path / "floor"), str(tmp_path / "floor_eval")
     load_recipe("floor").main(["--data_folder", data, "--output", built])
@@ -253,7 +254,7 @@ def test_bootstrap_speakers_come_from_the_test_csv_not_from_id_text(tiny_experim
 
 def test_eval_flags_trials_built_from_training_utterances(tiny_experiment, tmp_path):
     data, experiment = tiny_experiment
-    assert json.load(open(os.path.join(experiment, "eval", "trials", "results.json")))["training_overlap"][
+    assert json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))["training_overlap"][
         "utterances"] == 0  # the fixture's trials are of unseen speakers
     rows = open(os.path.join(data, "train.csv")).read().strip().splitlines()
     header, body = rows[0], rows[1:]

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import evaluation_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,13 +22,13 @@ def exported(tiny_experiment, tmp_path_factory):
     data, experiment = tiny_experiment
     out = str(tmp_path_factory.mktemp("export") / "model")
     result = run("recipes/export.py", f"--experiment={experiment}", f"--output={out}",
-                 f"--eval_results={experiment}/eval/trials/results.json")
+                 f"--eval_results={evaluation_folder(experiment)}/results.json")
     assert result.returncode == 0, result.stderr[-3000:]
     return data, experiment, out
 
 
 def eval_embeddings(experiment):
-    saved = np.load(os.path.join(experiment, "eval", "trials", "embeddings.npz"))
+    saved = np.load(os.path.join(evaluation_folder(experiment), "embeddings.npz"))
     return {u: e for u, e in zip(saved["ids"], saved["embeddings"])}
 
 

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from conftest import evaluation_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,7 +82,8 @@ def test_compare_includes_a_pretrained_folder_without_touching_it(pretrained_fol
     assert row["system"] == "spkrec-random" and row["training"]["epochs"] is None
     assert report["across_seeds"] == []  # a model folder is not a seed of anything
     assert 0.0 <= row["eer"] <= 1.0 and row["n_target"] == 12
-    assert os.path.isfile(tmp_path / "exp" / "pretrained" / "spkrec-random" / "eval" / "trials" / "results.json")
+    assert os.path.isfile(os.path.join(evaluation_folder(str(tmp_path / "exp" / "pretrained" / "spkrec-random")),
+                                       "results.json"))
 
 
 def test_corrupt_pretrained_checkpoint_names_the_file(pretrained_folder):
@@ -91,3 +93,41 @@ def test_corrupt_pretrained_checkpoint_names_the_file(pretrained_folder):
         handle.write(b"truncated")
     with pytest.raises(ExperimentError, match="embedding_model.ckpt: not a state dict"):
         load_experiment(pretrained_folder)
+
+
+@pytest.mark.parametrize("payload", [
+    "pwned: !apply:pathlib.Path.touch [{marker}]",
+    "pwned: !new:pathlib.Path [{marker}]",  # !new: of a class outside the model classes
+    "pwned: !name:os.system",
+    "%TAG !x! tag:yaml.org,2002:python/\n---\npwned: !x!object/apply:os.system [touch {marker}]",
+])
+def test_a_model_folder_whose_yaml_runs_code_is_refused_before_anything_runs(pretrained_folder, tmp_path, payload):
+    from custom_modules.experiment import ExperimentError, load_experiment
+
+    marker = tmp_path / "pwned"
+    yaml_path = os.path.join(pretrained_folder, "hyperparams.yaml")
+    text = payload.format(marker=marker)
+    if text.startswith("%TAG"):
+        open(yaml_path, "w").write(text.split("---\n")[0] + "---\n" + HPARAMS + text.split("---\n")[1] + "\n")
+    else:
+        open(yaml_path, "a").write(text + "\n")
+    with pytest.raises(ExperimentError, match="would run code while loading") as refused:
+        load_experiment(pretrained_folder)
+    assert yaml_path in str(refused.value) and "--trust_model_code" in str(refused.value)
+    assert not marker.exists()
+    # the command line says the same in one line, and nothing ran either
+    run = subprocess.run([sys.executable, "recipes/embed.py", "--model", pretrained_folder, "--output",
+                          str(tmp_path / "e.npz"), "--input", str(tmp_path / "none.wav")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0 and not marker.exists()
+    assert len(run.stderr.strip().splitlines()) == 1 and "would run code while loading" in run.stderr
+
+
+def test_trusting_a_model_folder_runs_its_code(pretrained_folder, tmp_path):
+    from custom_modules.experiment import load_experiment
+
+    marker = tmp_path / "ran"
+    with open(os.path.join(pretrained_folder, "hyperparams.yaml"), "a") as handle:
+        handle.write(f"ran: !apply:pathlib.Path.touch [{marker}]\n")
+    load_experiment(pretrained_folder, trust_model_code=True)
+    assert marker.exists()
