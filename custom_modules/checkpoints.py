@@ -17,7 +17,7 @@ import os
 import zipfile
 from typing import Any, Iterable, List, Mapping
 
-__all__ = ["incomplete_reason", "set_aside_incomplete", "foreign_checkpoint_reason"]
+__all__ = ["incomplete_reason", "set_aside_incomplete", "foreign_checkpoint_reason", "drop_records_after"]
 
 META = "CKPT.yaml"
 
@@ -112,3 +112,31 @@ def foreign_checkpoint_reason(folder: str, modules: Mapping[str, Any]) -> str:
                              f"{tuple(own[k].shape)} here)")
             problems.append(f"{name}: " + ", ".join(parts))
     return "; ".join(problems)
+
+
+def drop_records_after(metrics_file: str, epoch: int) -> int:
+    """Remove from a ``metrics.jsonl`` the lines of epochs after ``epoch`` (the epoch of the
+    checkpoint a rerun resumes from): a run killed between logging an epoch and saving its
+    checkpoint repeats that epoch, which must not appear twice. Rewritten atomically;
+    returns the number of lines dropped.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "metrics.jsonl")
+    >>> _ = open(path, "w").write('{"epoch": 1}\\n{"epoch": 2}\\n')
+    >>> drop_records_after(path, 1), open(path).read()
+    (1, '{"epoch": 1}\\n')
+    """
+    import json
+
+    from custom_modules.atomic import write_text
+
+    if not os.path.isfile(metrics_file):
+        return 0
+    with open(metrics_file) as handle:
+        lines = [line for line in handle if line.strip()]
+    kept = [line for line in lines if int(json.loads(line).get("epoch", 0)) <= epoch]
+    if len(kept) != len(lines):
+        write_text(metrics_file, "".join(kept))
+    return len(lines) - len(kept)

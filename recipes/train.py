@@ -21,7 +21,12 @@ random crop length per batch), augmentation (waveforms and labels: speed classes
 babble, reverberation) and feature_masking (normalised features); see
 hparams/res2net_am_smalldata.yaml.
 
-Interrupted runs resume from the last checkpoint in <output_folder>/save.
+Interrupted runs resume from the last checkpoint in <output_folder>/save: rerun the same
+command. Checkpoints are written at the end of each epoch, so a run killed anywhere repeats
+the interrupted epoch from its start (its statistics cover the whole epoch; a checkpoint left
+half-written is set aside and named; metrics.jsonl lines of epochs after the checkpoint are
+dropped). With SpeechBrain's --ckpt_interval_minutes an epoch can resume mid-way: its train
+statistics then cover the remaining steps only, and say so (resumed_after_step).
 
 Authors: the res2net-sv developers.
 """
@@ -32,6 +37,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -45,7 +51,7 @@ from torch.nn import SyncBatchNorm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache, peak_resident_gib  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
-from custom_modules.checkpoints import foreign_checkpoint_reason, set_aside_incomplete  # noqa: E402
+from custom_modules.checkpoints import drop_records_after, foreign_checkpoint_reason, set_aside_incomplete  # noqa: E402
 from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight  # noqa: E402
 from custom_modules.dataio import DataError, speaker_datasets  # noqa: E402
@@ -67,6 +73,17 @@ def parameter_digest(modules: torch.nn.ModuleDict) -> str:
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DDP/DP wrapper, or the module itself."""
     return getattr(module, "module", module)
+
+
+KILL_ENV = "RES2NET_SV_KILL_AT"  # fault injection for tests: "<point>:<epoch>" SIGKILLs the run there
+
+
+def kill_if_asked(point: str, epoch: int) -> None:
+    """SIGKILL this process at ``point`` of ``epoch`` when ``RES2NET_SV_KILL_AT`` names them
+    (before_checkpoint, during_checkpoint, after_checkpoint): the tests kill real runs
+    where they write, then check that a rerun of the same command continues."""
+    if os.environ.get(KILL_ENV) == f"{point}:{epoch}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class SpeakerBrain(sb.Brain):
@@ -121,6 +138,8 @@ class SpeakerBrain(sb.Brain):
         }
         if stage == sb.Stage.TRAIN:
             self.stage_start_time = time.time()
+            # > 0 only when this epoch resumes from an intra-epoch checkpoint (--ckpt_interval_minutes)
+            self.resumed_after_step = int(getattr(self, "step", 0))
 
     def on_fit_batch_start(self, batch, should_step):
         """Per-step learning rate and margin from the training progress (resume-safe)."""
@@ -163,6 +182,10 @@ class SpeakerBrain(sb.Brain):
             self._check_ranks_in_sync()
         if stage == sb.Stage.TRAIN:
             stats["seconds"] = round(time.time() - self.stage_start_time, 1)
+            if self.resumed_after_step:  # the steps before the interruption were not counted
+                stats["resumed_after_step"] = self.resumed_after_step
+                print(f"note: epoch {epoch} resumed after step {self.resumed_after_step} of "
+                      f"{self.hparams.steps_per_epoch}: its train loss and accuracy cover the remaining steps only")
             self.train_stats = stats
             return
         if stage != sb.Stage.VALID:
@@ -193,7 +216,9 @@ class SpeakerBrain(sb.Brain):
         checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}
         if heldout is not None:
             checkpoint_meta["valid_eer"] = heldout.eer
+        kill_if_asked("before_checkpoint", epoch)
         self.checkpointer.save_and_keep_only(meta=checkpoint_meta, num_to_keep=2, **checkpoint_keys)
+        kill_if_asked("after_checkpoint", epoch)
 
     def _wrap_distributed(self):
         """DDP as SpeechBrain does it, but SyncBatchNorm only on GPUs (it fails on CPUs)."""
@@ -320,6 +345,11 @@ def main(argv) -> None:
         set_aside_incomplete(checkpointer.checkpoints_dir, checkpointer.recoverables)
     sb.utils.distributed.ddp_barrier()  # every rank looks for checkpoints only after that
     latest = checkpointer.find_checkpoint()
+    if sb.utils.distributed.if_main_process():  # epochs logged but never checkpointed are trained again
+        dropped = drop_records_after(hparams["metrics_file"], int(latest.meta.get("epoch", 0)) if latest else 0)
+        if dropped:
+            print(f"resuming from {latest.path if latest else 'the start'}: dropped {dropped} metrics.jsonl line(s) "
+                  f"of epochs after it, which are trained again")
     if latest is not None:  # another model's checkpoint in this folder: one line, not a state_dict dump
         foreign = foreign_checkpoint_reason(str(latest.path), checkpointer.recoverables)
         if foreign:
@@ -332,6 +362,14 @@ def main(argv) -> None:
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    if os.environ.get(KILL_ENV, "").startswith("during_checkpoint:"):  # dies after CKPT.yaml + the encoder
+        from speechbrain.utils.checkpoints import torch_save
+
+        def save_or_die(obj, path):
+            kill_if_asked("during_checkpoint", brain.current_epoch)
+            torch_save(obj, path)
+
+        checkpointer.custom_save_hooks["classifier"] = save_or_die
     loader_options = [dict(hparams["train_dataloader_options"]), dict(hparams["valid_dataloader_options"])]
     if brain.device_type == "cuda":  # page-locked host memory speeds up host-to-GPU copies
         for options in loader_options:

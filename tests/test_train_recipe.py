@@ -284,3 +284,34 @@ def test_bad_audio_is_found_before_training_all_at_once_with_file_and_line(tiny_
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert diagnose.returncode == 1 and "FAIL    audio" in diagnose.stdout
     assert "probe skipped: fix the audio FAIL first" in diagnose.stdout
+
+
+@pytest.mark.parametrize("point", ["before_checkpoint", "during_checkpoint", "after_checkpoint"])
+def test_a_run_killed_where_it_writes_continues_when_the_command_is_rerun(tiny_dataset, tmp_path, point):
+    """A real run SIGKILLed in epoch 2 just before its checkpoint, while writing it (after
+    CKPT.yaml and the encoder, before the classifier), or just after it; the same command
+    then finishes the 3 epochs, each logged once."""
+    import signal
+
+    out = str(tmp_path / "exp")
+    cmd = [sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={tiny_dataset}",
+           f"--output_folder={out}", *TINY, "--number_of_epochs=3"]
+    killed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "RES2NET_SV_KILL_AT": f"{point}:2"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    save = os.path.join(out, "save")
+    folders = sorted(d for d in os.listdir(save) if d.startswith("CKPT"))
+    assert [r["epoch"] for r in records(out)] == [1, 2]  # epoch 2 was logged before the checkpoint
+    assert len(folders) == (1 if point == "before_checkpoint" else 2)
+    if point == "during_checkpoint":
+        assert sorted(os.listdir(os.path.join(save, folders[-1]))) == ["CKPT.yaml", "embedding_model.ckpt"]
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    said = rerun.stdout + rerun.stderr
+    assert [r["epoch"] for r in records(out)] == [1, 2, 3]
+    if point == "before_checkpoint":
+        assert "dropped 1 metrics.jsonl line(s) of epochs after it" in said
+    if point == "during_checkpoint":
+        assert f"checkpoint {os.path.join(save, folders[-1])} is incomplete" in said
+        assert os.path.isdir(os.path.join(save, "incomplete-" + folders[-1]))
+    assert "Traceback" not in said
