@@ -872,6 +872,15 @@ def _check_output(opts: PrepareOptions) -> None:
                                 f"(it is replaced only once the new output is complete)")
             if is_inside(source, output):
                 raise DataError(f"--overwrite would delete the source {source}, which is inside --output {output}")
+    # the output is published by renaming a folder made beside it: check that place now, not
+    # after every audio file was read
+    parent = os.path.dirname(output)
+    existing = parent
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if existing and (not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK)):
+        raise DataError(f"--output {output}: cannot create it, {existing} is not a writable folder; "
+                        f"choose another --output")
 
 
 def _row(utt: Utterance, wav: str, start: int, stop: int, seconds: float) -> Dict[str, str]:

@@ -344,6 +344,21 @@ def test_output_is_atomic_and_never_overwritten_without_flag(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out", "src"]
     with pytest.raises(DataError, match="inside the source folder"):
         run(tmp_path / "src", tmp_path / "src" / "prepared", test_speakers=0)
+    # an output that cannot be created is refused before any audio is read
+    (tmp_path / "a_file").write_text("not a folder")
+    import custom_modules.preparation as preparation
+
+    reads = []
+    originals = {name: getattr(preparation.sf, name) for name in ("info", "read", "SoundFile")}
+    for name, original in originals.items():
+        setattr(preparation.sf, name, lambda *a, _f=original, **k: reads.append(a) or _f(*a, **k))
+    try:
+        with pytest.raises(DataError, match=f"{tmp_path / 'a_file'} is not a writable folder; choose another --output"):
+            run(tmp_path / "src", tmp_path / "a_file" / "prepared", test_speakers=0)
+    finally:
+        for name, original in originals.items():
+            setattr(preparation.sf, name, original)
+    assert reads == []
     # --copy_audio: a self-contained output with relative paths
     result = run(tmp_path / "src", tmp_path / "copied", test_speakers=0, drop_bad=True, copy_audio=True)
     assert all(r["wav"].startswith("audio/") for r in result.train)
