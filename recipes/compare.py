@@ -64,6 +64,7 @@ from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
+from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
 from custom_modules.scoring import read_scores  # noqa: E402
 
@@ -443,6 +444,9 @@ def main(argv=None) -> None:
 def compare(args) -> None:
     """Evaluate (when needed) and compare ``args.experiments``; write results/<name>/."""
     out_folder = os.path.join(args.output_root, args.name)
+    read = {f"experiment {number}": folder for number, folder in enumerate(args.experiments, start=1)}
+    read.update({"the data folder": args.data_folder})
+    refuse_output_over(out_folder, read, "--output_root/--name")
     try:
         os.makedirs(out_folder, exist_ok=True)
     except OSError as error:

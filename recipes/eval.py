@@ -62,6 +62,7 @@ from custom_modules.experiment import (  # noqa: E402
 )
 from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import equal_error_rate, verification_metrics  # noqa: E402
+from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.plots import plot_det, plot_score_histogram  # noqa: E402
 from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
 from custom_modules.scoring import (  # noqa: E402
@@ -350,6 +351,10 @@ def evaluate(hparams: dict, device: str) -> dict:
     by_id = {r["ID"]: r for r in read_speaker_csv(settings["test_annotation"])}
     check_trial_ids(trials, by_id.keys(), source=settings["test_annotation"])
     out = settings["output_folder"]
+    protected = {"the data folder": settings["data_folder"]}
+    if hparams["output_folder"]:  # an explicit output: not the experiment itself, nor a folder holding it
+        protected["the experiment"] = hparams["experiment"]
+    refuse_output_over(out, protected, "--output_folder", inside_allowed=["the experiment"])
     ensure_writable_folder(out)
     hold_folder_lock(out)  # one evaluation per output folder at a time
     with staged_outputs(out, last=["results.json"], replaces=EVAL_OUTPUTS) as stage:

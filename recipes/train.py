@@ -50,6 +50,8 @@ from torch.nn import SyncBatchNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache, peak_resident_gib  # noqa: E402
+from custom_modules.atomic import OutputError  # noqa: E402
+from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.augmentation import random_batch_crop  # noqa: E402
 from custom_modules.checkpoints import drop_records_after, foreign_checkpoint_reason, set_aside_incomplete  # noqa: E402
 from custom_modules.run_lock import FolderBusy, hold_folder_lock  # noqa: E402
@@ -234,6 +236,24 @@ class SpeakerBrain(sb.Brain):
                 )
 
 
+def refuse_writing_into_data(hparams_file: str, overrides) -> None:
+    """Stop, before loading the hparams creates anything (the logger and checkpointer make
+    the output folder), when the output folder is, holds or lies inside the data folder."""
+    import ruamel.yaml
+    from hyperpyyaml import resolve_references
+
+    try:
+        with open(hparams_file) as fin:
+            tree = ruamel.yaml.YAML(typ="rt").load(resolve_references(fin, overrides))
+        output, data = str(tree["output_folder"]), str(tree["data_folder"])
+    except Exception:  # noqa: BLE001 - whatever is wrong here, loading the hparams says it better
+        return
+    try:
+        refuse_output_over(output, {"the data folder": data}, "--output_folder")
+    except OutputError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def load_hparams(argv):
     """Parse the command line like every SpeechBrain recipe and load the hparams."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
@@ -250,6 +270,7 @@ def load_hparams(argv):
             f"error: --precision=fp16 needs a CUDA GPU (float16 autocast with a gradient scaler); "
             f"this run is on {device}: use --precision=bf16 on CPUs"
         )
+    refuse_writing_into_data(hparams_file, overrides)
     with open(hparams_file) as fin:
         try:
             hparams = load_hyperpyyaml(fin, overrides)

@@ -116,3 +116,32 @@ def test_an_output_folder_that_cannot_be_made_is_one_line_naming_it(tiny_experim
     assert run.returncode != 0
     assert run.stderr.strip().splitlines() == [
         f"error: cannot create the output folder {out}: Not a directory; choose a writable output location"]
+
+
+def test_outputs_on_folders_a_command_only_reads_are_refused(tiny_experiment, tmp_path):
+    import subprocess
+    import sys
+
+    from custom_modules.atomic import OutputError
+
+    data, experiment = tiny_experiment
+    recipe = load_recipe("eval")
+    with pytest.raises(OutputError, match=f"--output_folder {data}/scores lies inside the data folder {data}"):
+        recipe.evaluate(eval_hparams(experiment, output_folder=f"{data}/scores"), "cpu")
+    with pytest.raises(OutputError, match=f"--output_folder {experiment} is the experiment"):
+        recipe.evaluate(eval_hparams(experiment, output_folder=experiment), "cpu")
+    parent = os.path.dirname(experiment)
+    with pytest.raises(OutputError, match=f"--output_folder {parent} holds the experiment {experiment}"):
+        recipe.evaluate(eval_hparams(experiment, output_folder=parent), "cpu")
+    compare = load_recipe("compare")
+    with pytest.raises(SystemExit, match=f"lies inside experiment 1 {experiment}"):
+        compare.main([experiment, "--output_root", experiment, "--name", "table"])
+    before = sorted(os.listdir(data))
+    run = subprocess.run([sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={data}",
+                          f"--output_folder={data}/run", "--debug"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"error: --output_folder {data}/run lies inside the data folder {data}, which this command only reads; "
+        "choose an output elsewhere")
+    assert sorted(os.listdir(data)) == before  # nothing was created there
