@@ -23,10 +23,12 @@ are, since 1x1 convs, batch norm and ReLU map each frame to itself. A batch with
 (the training crops) has nothing to mask, and skips every mask.
 
 Speed on a CPU (``scripts/benchmark_encoders.py``): channels-last activations, in-place
-ReLU and shortcut additions, no masks on unpadded batches and heap-kept activation memory
-(:mod:`custom_modules.allocator`) together make a training step 1.7-1.8x and the embedding
-of padded batches 4.4-4.5x faster than the previous plain-layout, mask-everything code, with
-the same outputs up to float rounding (``results/benchmark_encoders.md``).
+ReLU and shortcut additions, no masks on unpadded batches, heap-kept activation memory
+(:mod:`custom_modules.allocator`), dense split pieces with dense gradients and a batch norm
+for narrow splits (:mod:`custom_modules.channels_last`) together make a training step 1.8x
+(one thread) to 1.9x (two) and the embedding of padded batches 4.5x faster than the previous
+plain-layout, mask-everything code, with the same outputs up to float rounding
+(``results/benchmark_encoders.md``).
 
 Authors: the res2net-sv developers.
 """
