@@ -119,6 +119,14 @@ def export_experiment(
             f"# with the project's custom_modules importable (e.g. PYTHONPATH=<project root>).\n\n"
         )
         text = _inference_yaml(os.path.join(experiment.folder, "hyperparams.yaml"), header)
+        thresholds = (extra_card or {}).get("thresholds")
+        if thresholds:  # plain data: custom_modules.interface.CalibratedSpeakerRecognition decides with it
+            verification = {"thresholds": thresholds, "calibration": calibration}
+            text += ("\n# Decision thresholds on raw cosine scores (measured on the named trial lists) and the\n"
+                     "# calibration score -> log-likelihood ratio, for CalibratedSpeakerRecognition\n"
+                     "# (custom_modules/interface.py); SpeechBrain's SpeakerRecognition ignores them and\n"
+                     "# decides at a cosine of 0.25.\n"
+                     f"verification: {json.dumps(verification)}\n")
         with open(os.path.join(staging, "hyperparams.yaml"), "w") as handle:
             handle.write(text)
         torch.save(experiment.extractor.embedding_model.state_dict(), os.path.join(staging, "embedding_model.ckpt"))

@@ -143,3 +143,41 @@ def test_verify_warns_on_audio_that_says_little_but_still_scores(exported, tmp_p
         result = run("recipes/verify.py", f"--model={model}", "--enrol", good, "--test", path)
         assert result.returncode == 0 and "score (cosine):" in result.stdout, result.stderr[-2000:]
         assert f"WARN {path}: {message}" in result.stderr, result.stderr
+
+
+def test_calibrated_interface_decides_with_the_stored_threshold_not_0_25(exported, tmp_path):
+    """SpeakerRecognition decides at cosine > 0.25; CalibratedSpeakerRecognition loaded from
+    the same folder uses the threshold eval measured (and says on which trials)."""
+    data, experiment, model = exported
+    results = json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))
+    stored = {d["p_target"]: d["threshold"] for d in results["systems"]["none"]["min_dcf"]}[0.01]
+    embeddings = eval_embeddings(experiment)
+    ids = sorted(embeddings)
+    pairs = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids))
+             if ids[i].split("/")[-1] != ids[j].split("/")[-1]][:6]  # SpeechBrain caches audio by file name
+    files = {i: os.path.join(data, "test_audio", "wav", i[1:] + ".wav") for pair in pairs for i in pair}
+    script = f"""
+import json
+from custom_modules.interface import CalibratedSpeakerRecognition
+from speechbrain.inference.speaker import SpeakerRecognition
+calibrated = CalibratedSpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / 's1')!r})
+plain = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / 's2')!r})
+out = []
+for k, (x, y) in enumerate({[(files[a], files[b]) for a, b in pairs]!r}):
+    cache = {str(tmp_path)!r} + f"/audio{{k}}"  # one audio cache per pair: it is keyed by file name
+    score, same = calibrated.verify_files(x, y, savedir=cache)
+    _, plain_same = plain.verify_files(x, y, savedir=cache)
+    out.append([float(score), bool(same), bool(plain_same)])
+print(json.dumps({{"rows": out, "source": calibrated.decision_source()}}))
+"""
+    env = {**os.environ, "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1"}
+    result = run("-c", script, cwd=str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "min_dcf_0.01 threshold" in got["source"] and results["trials"] in got["source"]
+    for (a, b), (score, same, plain_same) in zip(pairs, got["rows"]):
+        x, y = embeddings[a], embeddings[b]
+        cosine = float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+        assert score == pytest.approx(cosine, abs=1e-5)  # no calibration stored: the cosine itself
+        assert same == (cosine >= stored) and plain_same == (cosine > 0.25)
+    assert any(same != plain_same for _, same, plain_same in got["rows"])  # the two rules part somewhere
