@@ -13,8 +13,9 @@ never a part of an utterance ID.
 
 Each experiment is evaluated with recipes/eval.py on the same trials (its existing
 results, in the evaluation folder keyed by the trial list's content, are reused; --reeval
-forces a new run); results of different trial lists are never mixed in one table. Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval
-from a bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05,
+forces a new run); results of different trial lists are never mixed in one table.
+Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval from a
+bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05,
 parameters, multiply-accumulates per second of audio, training seconds per epoch,
 embedding extraction speed), det.png with every system, hparams/<system>.yaml (the exact
 hparams each system was trained with) and logs/<system>.metrics.jsonl and
