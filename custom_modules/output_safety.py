@@ -16,13 +16,9 @@ import os
 from typing import Iterable, Mapping, Optional
 
 from custom_modules.atomic import OutputError
+from custom_modules.preparation import is_inside
 
 __all__ = ["refuse_output_over"]
-
-
-def _inside(path: str, folder: str) -> bool:
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def refuse_output_over(output: str, protected: Mapping[str, Optional[str]], option: str,
@@ -46,9 +42,9 @@ def refuse_output_over(output: str, protected: Mapping[str, Optional[str]], opti
             continue
         if os.path.realpath(output) == os.path.realpath(folder):
             raise OutputError(f"{option} {output} is {what}, which this command only reads; choose an output elsewhere")
-        if _inside(output, folder) and what not in allowed:
+        if is_inside(output, folder) and what not in allowed:
             raise OutputError(f"{option} {output} lies inside {what} {folder}, which this command only reads; "
                               f"choose an output elsewhere")
-        if _inside(folder, output):
+        if is_inside(folder, output):
             raise OutputError(f"{option} {output} holds {what} {folder}, which this command only reads; "
                               f"choose an output elsewhere")

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from typing import Dict, List, Optional, Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
+from custom_modules.experiment import file_sha256  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
     LearningCurveError,
     build_report,
@@ -86,11 +86,6 @@ def parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results"),
                         help="<output_root>/<name>/ receives learning_curve.md, .json and .png")
     return parser.parse_known_args(argv)
-
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def check_previous(config: Dict, config_path: str, results_folder: str) -> None:

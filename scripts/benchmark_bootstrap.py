@@ -43,6 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from custom_modules.atomic import write_text  # noqa: E402
 from custom_modules.bootstrap import (  # noqa: E402
     _prepare,
     _run,
@@ -325,9 +326,7 @@ def main() -> None:
         "`metrics.equal_error_rate` / `metrics.min_detection_cost` (tests/test_bootstrap.py, bit for bit).",
     ]
     text = "\n".join(report) + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        handle.write(text)
+    write_text(args.output, text)  # creates the folder; never a half-written report
     print(text)
 
 

@@ -36,6 +36,10 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+from custom_modules.atomic import write_text  # noqa: E402
+
 BEFORE_COMMIT = "92ba226"  # the last commit before Res2Net50's CPU speed work
 ENCODERS = ("res2net50_before", "res2net50", "ecapa")
 BATCH, FEATURES = 32, 80
@@ -159,7 +163,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         encoder, threads, mode, before_path = args.worker
-        sys.path.insert(0, ROOT)
         print(json.dumps(worker(encoder, int(threads), mode, args.repeats, before_path)))
         return
     rows = []
@@ -180,9 +183,7 @@ def main(argv=None) -> None:
                     print(f"{encoder:17s} {threads} thread(s) {mode:5s}: best {r['best_s']:.2f} s, "
                           f"median {r['median_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB", flush=True)
     text = markdown(rows, args.repeats)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        handle.write(text)
+    write_text(args.output, text)  # creates the folder; never a half-written report
     print(text)
 
 

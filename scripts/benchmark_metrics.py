@@ -40,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from custom_modules.atomic import write_text  # noqa: E402
 from custom_modules.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics  # noqa: E402
 
 P_TARGETS = (0.01, 0.05)
@@ -318,9 +319,7 @@ def main() -> None:
     comparison = compare_with_speechbrain(args.compare_trials, args.seed, args.repeats)
     scale_rows = scaling(args.sizes, args.seed)
     text = report(scale_rows, comparison, args.seed)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        handle.write(text)
+    write_text(args.output, text)  # creates the folder; never a half-written report
     print(text)
 
 

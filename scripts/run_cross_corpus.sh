@@ -25,18 +25,16 @@ train() {  # system, data folder, experiment name, output folder
       --seed="$seed" --experiment_name="$3" --output_folder="$4" --noprogressbar > "$4.train.out" 2>&1 \
     || { echo "error: training $4 failed; see $4.train.out" >&2; tail -n 20 "$4.train.out" >&2; return 1; }
 }
-pids=()
-for system in res2net_am ecapa_am; do
-  dev_run="exp/demo/${system}_smalldata_e$epochs/$seed"; mkdir -p "$(dirname "$dev_run")"
-  train "$system" exp/demo/data "${system}_smalldata_e$epochs" "$dev_run" & pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
-pids=()
-for system in res2net_am ecapa_am; do
-  dsp_run="exp/cross/${system}_smalldata_dsp20_e$epochs/$seed"; mkdir -p "$(dirname "$dsp_run")"
-  train "$system" exp/cross/dsp20_data "${system}_smalldata_dsp20_e$epochs" "$dsp_run" & pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+train_both() {  # data folder, experiment-name suffix, parent folder: both systems side by side
+  local pids=() system
+  for system in res2net_am ecapa_am; do
+    mkdir -p "$3/${system}_smalldata$2_e$epochs"
+    train "$system" "$1" "${system}_smalldata$2_e$epochs" "$3/${system}_smalldata$2_e$epochs/$seed" & pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+}
+train_both exp/demo/data "" exp/demo
+train_both exp/cross/dsp20_data _dsp20 exp/cross
 
 runs=("exp/demo/res2net_am_smalldata_e$epochs/$seed" "exp/demo/ecapa_am_smalldata_e$epochs/$seed"
       "exp/cross/res2net_am_smalldata_dsp20_e$epochs/$seed" "exp/cross/ecapa_am_smalldata_dsp20_e$epochs/$seed")
