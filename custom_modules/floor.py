@@ -10,21 +10,44 @@ c0 then dominate the cosine); 40 MFCCs over 80 bins give 18.0%. A model that doe
 learned less about voices than simple channel and spectral statistics already carry.
 
 ``CepstralStatistics`` has the interface of an embedding model (``(batch, time, features)``
-plus relative lengths in, ``(batch, 1, 2 * features)`` out), so ``recipes/floor.py`` can
-write it in SpeechBrain's pretrained-model layout and ``eval.py`` and ``compare.py`` treat it
-as one more system.
+plus relative lengths in, ``(batch, 1, 2 * features)`` out), so :func:`build_floor_folder`
+(``recipes/floor.py``, and evaluation's floor row) writes it in SpeechBrain's
+pretrained-model layout and every recipe treats it as one more system.
 
 Authors: the res2net-sv developers.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Optional
+
 import torch
 import torch.nn as nn
 
+from custom_modules.atomic import write_text
 from custom_modules.res2net import StatisticsPooling, relative_to_frames
 
-__all__ = ["CepstralStatistics", "NoNormalization"]
+__all__ = ["CepstralStatistics", "NoNormalization", "build_floor_folder"]
+
+FLOOR_HPARAMS = """# No-learning floor system (custom_modules.floor.build_floor_folder): static MFCC mean + std
+# per utterance, standardised with the global mean and std of {n} training utterances of {csv}.
+sample_rate: {rate}
+compute_features: !new:custom_modules.features.SpeakerFeatures
+    kind: mfcc
+    n_features: {n_mfcc}
+    n_mels: {n_mels}
+    sample_rate: {rate}
+mean_var_norm: !new:custom_modules.floor.NoNormalization
+embedding_model: !new:custom_modules.floor.CepstralStatistics
+    input_size: {n_mfcc}
+modules:
+    compute_features: !ref <compute_features>
+    embedding_model: !ref <embedding_model>
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        embedding_model: !ref <embedding_model>
+"""
 
 
 class CepstralStatistics(nn.Module):
@@ -71,3 +94,48 @@ class NoNormalization(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return x
+
+
+def build_floor_folder(data_folder: str, output: str, train_annotation: Optional[str] = None, n_mfcc: int = 20,
+                       n_mels: Optional[int] = None, sample_rate: int = 16000) -> int:
+    """Fit the floor on a training CSV and write it as a model folder; returns the number of
+    training utterances its global statistics come from.
+
+    Arguments
+    ---------
+    data_folder : str
+        Folder the CSV's relative audio paths start from.
+    output : str
+        Model folder to write (``hyperparams.yaml`` and ``embedding_model.ckpt``).
+    train_annotation : str, optional
+        Speaker CSV of training utterances (default ``<data_folder>/train.csv``); never the
+        test set.
+    n_mfcc, n_mels, sample_rate : int
+        20 MFCCs over ``2 * n_mfcc`` Mel bins at 16 kHz by default.
+
+    Raises
+    ------
+    custom_modules.dataio.DataError
+        When the CSV or its audio cannot be read (the message names the file).
+    """
+    from custom_modules.dataio import load_audio, read_speaker_csv, row_segments
+    from custom_modules.embedding import pad_batch
+    from custom_modules.features import SpeakerFeatures
+
+    csv = train_annotation or os.path.join(data_folder, "train.csv")
+    rows = read_speaker_csv(csv)
+    n_mels = n_mels or 2 * n_mfcc
+    features = SpeakerFeatures("mfcc", n_mfcc, sample_rate, n_mels=n_mels)
+    floor = CepstralStatistics(n_mfcc)
+    stats = []
+    with torch.no_grad():
+        for start in range(0, len(rows), 64):
+            segments = row_segments(rows[start : start + 64], data_folder)
+            wavs, lens = pad_batch([load_audio(*segment, sample_rate=sample_rate) for segment in segments])
+            stats.append(floor.statistics(features(wavs), lens))
+    floor.fit_global_statistics(torch.cat(stats))
+    os.makedirs(output, exist_ok=True)
+    torch.save(floor.state_dict(), os.path.join(output, "embedding_model.ckpt"))
+    write_text(os.path.join(output, "hyperparams.yaml"), FLOOR_HPARAMS.format(
+        n=len(rows), csv=os.path.abspath(csv), rate=sample_rate, n_mfcc=n_mfcc, n_mels=n_mels))
+    return len(rows)

@@ -18,32 +18,9 @@ import argparse
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.dataio import DataError, load_audio, read_speaker_csv, row_segments  # noqa: E402
-from custom_modules.embedding import pad_batch  # noqa: E402
-from custom_modules.features import SpeakerFeatures  # noqa: E402
-from custom_modules.floor import CepstralStatistics  # noqa: E402
-
-HPARAMS = """# No-learning floor system written by recipes/floor.py: static MFCC mean + std per
-# utterance, standardised with the global mean and std of {n} training utterances of {csv}.
-sample_rate: {rate}
-compute_features: !new:custom_modules.features.SpeakerFeatures
-    kind: mfcc
-    n_features: {n_mfcc}
-    n_mels: {n_mels}
-    sample_rate: {rate}
-mean_var_norm: !new:custom_modules.floor.NoNormalization
-embedding_model: !new:custom_modules.floor.CepstralStatistics
-    input_size: {n_mfcc}
-modules:
-    compute_features: !ref <compute_features>
-    embedding_model: !ref <embedding_model>
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        embedding_model: !ref <embedding_model>
-"""
+from custom_modules.dataio import DataError  # noqa: E402
+from custom_modules.floor import build_floor_folder  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -58,27 +35,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if os.path.isdir(args.output) and os.listdir(args.output) and not args.overwrite:
         raise SystemExit(f"error: {args.output} exists and is not empty; choose another --output or pass --overwrite")
-    csv = args.train_annotation or os.path.join(args.data_folder, "train.csv")
     try:
-        rows = read_speaker_csv(csv)
-        n_mels = args.n_mels or 2 * args.n_mfcc
-        features = SpeakerFeatures("mfcc", args.n_mfcc, args.sample_rate, n_mels=n_mels)
-        floor = CepstralStatistics(args.n_mfcc)
-        stats = []
-        with torch.no_grad():
-            for start in range(0, len(rows), 64):
-                segments = row_segments(rows[start : start + 64], args.data_folder)
-                wavs, lens = pad_batch([load_audio(*segment, sample_rate=args.sample_rate) for segment in segments])
-                stats.append(floor.statistics(features(wavs), lens))
+        count = build_floor_folder(args.data_folder, args.output, args.train_annotation, args.n_mfcc, args.n_mels,
+                                   args.sample_rate)
     except DataError as error:
         raise SystemExit(f"error: {error}") from None
-    floor.fit_global_statistics(torch.cat(stats))
-    os.makedirs(args.output, exist_ok=True)
-    with open(os.path.join(args.output, "hyperparams.yaml"), "w") as handle:
-        handle.write(HPARAMS.format(n=len(rows), csv=os.path.abspath(csv), rate=args.sample_rate, n_mfcc=args.n_mfcc,
-                                     n_mels=n_mels))
-    torch.save(floor.state_dict(), os.path.join(args.output, "embedding_model.ckpt"))
-    print(f"floor system with the global statistics of {len(rows)} utterances written to {args.output}")
+    print(f"floor system with the global statistics of {count} utterances written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from conftest import ROOT, evaluation_folder
 from test_eval_recipe import load_recipe
+from custom_modules import evaluation
 
 
 def copied_experiment(tiny_experiment, tmp_path, name="1"):
@@ -48,7 +49,7 @@ def test_another_trial_list_of_the_same_name_gets_its_own_folder(tiny_experiment
     assert os.path.basename(first) == "trials-" + sha256(os.path.join(data, "trials.txt"))[:10]
     assert json.loads(official)["trials_sha256"] == sha256(os.path.join(data, "trials.txt"))
     other = some_trials(data, str(tmp_path / "other"), 12)
-    results = load_recipe("eval").evaluate(eval_hparams(experiment, trials=other), "cpu")
+    results = evaluation.evaluate(eval_hparams(experiment, trials=other), "cpu")
     assert results["n_target"] + results["n_nontarget"] == 12
     folders = sorted(glob.glob(os.path.join(experiment, "eval", "*")))
     assert len(folders) == 2 and os.path.join(experiment, "eval", "trials-" + sha256(other)[:10]) in folders
@@ -65,7 +66,7 @@ def test_a_failed_evaluation_leaves_the_previous_results_and_no_partial_file(tin
                 if os.path.isfile(os.path.join(out, name)) and name != ".run.lock"}
 
     before = outputs()
-    recipe = load_recipe("eval")
+    recipe = evaluation
 
     def fail(*args, **kwargs):
         raise RuntimeError("killed while writing the plots")
@@ -77,7 +78,7 @@ def test_a_failed_evaluation_leaves_the_previous_results_and_no_partial_file(tin
     assert [n for n in os.listdir(out) if n.startswith(".")] == [".run.lock"]  # no staging folder left
     # a successful rerun replaces the whole set: the AS-norm scores appear, the old files are the new ones
     monkeypatch.undo()
-    load_recipe("eval").evaluate(eval_hparams(experiment, score_norm="none,as"), "cpu")
+    evaluation.evaluate(eval_hparams(experiment, score_norm="none,as"), "cpu")
     assert os.path.isfile(os.path.join(out, "scores_as.txt"))
     assert set(json.load(open(os.path.join(out, "results.json")))["systems"]) == {"none", "as"}
     assert not glob.glob(os.path.join(out, ".partial-*"))
@@ -125,7 +126,7 @@ def test_outputs_on_folders_a_command_only_reads_are_refused(tiny_experiment, tm
     from custom_modules.atomic import OutputError
 
     data, experiment = tiny_experiment
-    recipe = load_recipe("eval")
+    recipe = evaluation
     with pytest.raises(OutputError, match=f"--output_folder {data}/scores lies inside the data folder {data}"):
         recipe.evaluate(eval_hparams(experiment, output_folder=f"{data}/scores"), "cpu")
     with pytest.raises(OutputError, match=f"--output_folder {experiment} is the experiment"):

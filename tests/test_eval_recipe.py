@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from hyperpyyaml import load_hyperpyyaml
 
+from custom_modules import evaluation
+from custom_modules.floor import build_floor_folder
 from custom_modules.metrics import equal_error_rate, min_detection_cost
 from custom_modules.scoring import parse_trials
 from conftest import evaluation_folder
@@ -214,11 +216,11 @@ def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_
     floor = json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))["floor"]
     # in-process (no interpreter start-ups): build the floor folder and evaluate it on the same trials
     built, evaluated = str(tmp_path / "floor"), str(tmp_path / "floor_eval")
-    load_recipe("floor").main(["--data_folder", data, "--output", built])
+    build_floor_folder(data, built)
     with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
         hparams = load_hyperpyyaml(handle, {"experiment": built, "data_folder": data, "output_folder": evaluated,
                                             "bootstrap_resamples": 0})
-    floor_results = load_recipe("eval").evaluate(hparams, "cpu")
+    floor_results = evaluation.evaluate(hparams, "cpu")
     assert floor_results == json.load(open(os.path.join(evaluated, "results.json")))
     assert floor_results["systems"]["none"]["eer"] == pytest.approx(floor["eer"], abs=1e-6)
     assert floor_results["systems"]["none"]["eer_threshold"] == pytest.approx(floor["eer_threshold"], abs=1e-6)
@@ -246,7 +248,7 @@ def test_bootstrap_speakers_come_from_the_test_csv_not_from_id_text(tiny_experim
         hparams = load_hyperpyyaml(handle, {"experiment": experiment, "data_folder": data, "trials": str(trials),
                                             "test_annotation": str(csv), "output_folder": str(tmp_path / "eval"),
                                             "bootstrap_resamples": 50})
-    results = load_recipe("eval").evaluate(hparams, "cpu")
+    results = evaluation.evaluate(hparams, "cpu")
     assert "/" not in open(trials).read()
     assert results["systems"]["none"]["interval"]["n_speakers"] == 2
     assert results["test_annotation"] == str(csv)
@@ -269,7 +271,7 @@ def test_eval_flags_trials_built_from_training_utterances(tiny_experiment, tmp_p
         hparams = load_hyperpyyaml(handle, {"experiment": experiment, "data_folder": data, "trials": str(trials),
                                             "test_annotation": str(csv), "output_folder": str(tmp_path / "eval"),
                                             "bootstrap_resamples": 0})
-    results = load_recipe("eval").evaluate(hparams, "cpu")
+    results = evaluation.evaluate(hparams, "cpu")
     overlap = results["training_overlap"]
     train_split = [line.split(",")[0] for line in open(os.path.join(experiment, "train_split.csv")).read().splitlines()[1:]]
     assert overlap["utterances"] == sum(i in train_split for i in ids) > 0 and overlap["of"] == 4

@@ -1,0 +1,397 @@
+"""Speaker-embedding training as a library function: what ``recipes/train.py`` runs.
+
+:func:`train` takes the recipe's command line (an hparams file, overrides, SpeechBrain run
+options) and trains in this process, so other commands (``recipes/crossval.py``) call it
+without starting a recipe. :class:`SpeakerBrain` holds the Brain hooks: features ->
+normalisation -> encoder -> AM-Softmax, epoch statistics over the whole epoch, the held-out
+EER, metrics.jsonl and checkpoints. What is logged and how interrupted runs resume is
+described in ``recipes/train.py``.
+
+Authors: the res2net-sv developers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import speechbrain as sb
+import torch
+import torch.distributed as dist
+from hyperpyyaml import load_hyperpyyaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.nn import SyncBatchNorm
+
+from custom_modules.allocator import bound_onednn_cache, peak_resident_gib
+from custom_modules.atomic import OutputError
+from custom_modules.output_safety import refuse_output_over
+from custom_modules.augmentation import random_batch_crop
+from custom_modules.checkpoints import drop_records_after, foreign_checkpoint_reason, set_aside_incomplete
+from custom_modules.run_lock import FolderBusy, hold_folder_lock
+from custom_modules.checks import FAIL, WARN, format_verdict, preflight
+from custom_modules.dataio import DataError, speaker_datasets
+from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
+from custom_modules.heldout import embed_heldout, pairwise_eer
+from custom_modules.experiment import write_experiment_record
+
+
+def parameter_digest(modules: torch.nn.ModuleDict) -> str:
+    """sha256 of every parameter and buffer, in name order: two runs that trained the same
+    weights, bit for bit, log the same digest (metrics.jsonl, each epoch)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(unwrap(modules).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DDP/DP wrapper, or the module itself."""
+    return getattr(module, "module", module)
+
+
+KILL_ENV = "RES2NET_SV_KILL_AT"  # fault injection for tests: "<point>:<epoch>" SIGKILLs the run there
+
+
+def kill_if_asked(point: str, epoch: int) -> None:
+    """SIGKILL this process at ``point`` of ``epoch`` when ``RES2NET_SV_KILL_AT`` names them
+    (before_checkpoint, during_checkpoint, after_checkpoint): the tests kill real runs
+    where they write, then check that a rerun of the same command continues."""
+    if os.environ.get(KILL_ENV) == f"{point}:{epoch}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SpeakerBrain(sb.Brain):
+    """Speaker-embedding training: features -> normalisation -> encoder -> AM-Softmax."""
+
+    def compute_forward(self, batch, stage):
+        """Embeddings and the labels they answer to (speed perturbation changes labels)."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        labels = batch.spk_id_encoded.data.reshape(-1)
+        feature_augment = None
+        if stage == sb.Stage.TRAIN:
+            min_crop = getattr(self.hparams, "min_crop_seconds", None)  # one random length per batch
+            if min_crop:
+                rate, crop = self.hparams.sample_rate, self.hparams.crop_seconds
+                wavs, lens = random_batch_crop(wavs, lens, int(min_crop * rate), int(crop * rate))
+            augmentation = getattr(self.hparams, "augmentation", None)
+            if augmentation is not None:
+                wavs, lens, labels = augmentation(wavs, lens, labels)
+            feature_augment = getattr(self.hparams, "feature_masking", None)
+        embeddings = compute_embeddings(
+            self.modules.compute_features, self.modules.mean_var_norm, self.modules.embedding_model, wavs, lens,
+            feature_augment=feature_augment,
+        )
+        return embeddings, labels
+
+    def compute_objectives(self, predictions, batch, stage):
+        embeddings, labels = predictions
+        out = self.modules.classifier(embeddings, labels)
+        counts = self.counts[stage]
+        counts["loss_sum"] += out.loss.detach().float() * out.total
+        counts["correct"] += out.correct
+        counts["total"] += out.total
+        return out.loss
+
+    def heldout_eer(self):
+        """EER over all pairs of the held-out speakers' utterances (None without them)."""
+        if getattr(self, "heldout_loader", None) is None:
+            return None
+        extractor = EmbeddingExtractor(
+            self.modules.compute_features, self.modules.mean_var_norm, unwrap(self.modules.embedding_model)
+        )
+        embeddings, speakers = embed_heldout(extractor, self.heldout_loader, self.device)
+        return pairwise_eer(embeddings, speakers)
+
+    def on_stage_start(self, stage, epoch=None):
+        self.current_epoch = epoch or 1
+        self.counts = getattr(self, "counts", {})
+        self.counts[stage] = {
+            key: torch.zeros((), dtype=torch.float64, device=self.device)
+            for key in ("loss_sum", "correct", "total")
+        }
+        if stage == sb.Stage.TRAIN:
+            self.stage_start_time = time.time()
+            # > 0 only when this epoch resumes from an intra-epoch checkpoint (--ckpt_interval_minutes)
+            self.resumed_after_step = int(getattr(self, "step", 0))
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Per-step learning rate and margin from the training progress (resume-safe)."""
+        progress = (self.current_epoch - 1) + self.step / self.hparams.steps_per_epoch
+        self.hparams.lr_schedule.apply(self.optimizer, progress)
+        unwrap(self.modules.classifier).set_epoch(progress)
+
+    def _epoch_stats(self, stage) -> dict:
+        counts = self.counts[stage]
+        values = torch.stack([counts["loss_sum"], counts["correct"], counts["total"]])
+        if stage == sb.Stage.TRAIN and dist.is_available() and dist.is_initialized():
+            # training is sharded over ranks: sum their counts; every rank validates on the
+            # whole validation set (SpeechBrain shards only training), so those stay local
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        loss_sum, correct, total = values.tolist()
+        total = int(total)
+        return {
+            "loss": loss_sum / max(total, 1),
+            "acc": correct / max(total, 1),
+            "correct": int(correct),
+            "samples": total,
+        }
+
+    def _check_ranks_in_sync(self) -> None:
+        """Under DDP, every rank must hold the same parameters: compare a checksum."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        checksum = torch.stack([p.detach().double().sum() for p in self.modules.parameters()]).sum().reshape(1)
+        gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, checksum)
+        values = [float(g) for g in gathered]
+        if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
+            raise RuntimeError(f"DDP ranks diverged: parameter checksums {values}")
+        if sb.utils.distributed.if_main_process():
+            print(f"parameters identical across {len(values)} ranks (checksum {values[0]:.6f})")
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        stats = self._epoch_stats(stage)
+        if stage == sb.Stage.VALID:
+            self._check_ranks_in_sync()
+        if stage == sb.Stage.TRAIN:
+            stats["seconds"] = round(time.time() - self.stage_start_time, 1)
+            if self.resumed_after_step:  # the steps before the interruption were not counted
+                stats["resumed_after_step"] = self.resumed_after_step
+                print(f"note: epoch {epoch} resumed after step {self.resumed_after_step} of "
+                      f"{self.hparams.steps_per_epoch}: its train loss and accuracy cover the remaining steps only")
+            self.train_stats = stats
+            return
+        if stage != sb.Stage.VALID:
+            return
+        classifier = unwrap(self.modules.classifier)
+        meta = {
+            "epoch": epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "margin": round(classifier.margin, 4),
+        }
+        heldout = self.heldout_eer()
+        checkpoint_keys = {"max_keys": ["valid_acc"]}
+        if heldout is not None:
+            stats["heldout_eer"] = round(100 * heldout.eer, 3)  # percent, all pairs of held-out speakers
+            stats["heldout_trials"] = heldout.target_trials + heldout.nontarget_trials
+            checkpoint_keys["min_keys"] = ["valid_eer"]
+            if hasattr(self.hparams.epoch_counter, "update_metric"):  # early stopping on the EER
+                self.hparams.epoch_counter.update_metric(heldout.eer)
+        self.hparams.train_logger.log_stats(
+            stats_meta=meta, train_stats=getattr(self, "train_stats", None), valid_stats=stats
+        )
+        if sb.utils.distributed.if_main_process():
+            record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats,
+                      "parameters_sha256": parameter_digest(self.modules),
+                      "peak_rss_gib": round(peak_resident_gib(), 3)}
+            with open(self.hparams.metrics_file, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}
+        if heldout is not None:
+            checkpoint_meta["valid_eer"] = heldout.eer
+        kill_if_asked("before_checkpoint", epoch)
+        self.checkpointer.save_and_keep_only(meta=checkpoint_meta, num_to_keep=2, **checkpoint_keys)
+        kill_if_asked("after_checkpoint", epoch)
+
+    def _wrap_distributed(self):
+        """DDP as SpeechBrain does it, but SyncBatchNorm only on GPUs (it fails on CPUs)."""
+        if not self.distributed_launch:
+            return super()._wrap_distributed()
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                if self.device_type == "cuda":
+                    module = SyncBatchNorm.convert_sync_batchnorm(module)
+                device_ids = [self.device] if self.device_type == "cuda" else None
+                self.modules[name] = DistributedDataParallel(
+                    module, device_ids=device_ids, find_unused_parameters=self.find_unused_parameters
+                )
+
+
+def refuse_writing_into_data(hparams_file: str, overrides) -> None:
+    """Stop, before loading the hparams creates anything (the logger and checkpointer make
+    the output folder), when the output folder is, holds or lies inside the data folder."""
+    import ruamel.yaml
+    from hyperpyyaml import resolve_references
+
+    try:
+        with open(hparams_file) as fin:
+            tree = ruamel.yaml.YAML(typ="rt").load(resolve_references(fin, overrides))
+        output, data = str(tree["output_folder"]), str(tree["data_folder"])
+    except Exception:  # noqa: BLE001 - whatever is wrong here, loading the hparams says it better
+        return
+    try:
+        refuse_output_over(output, {"the data folder": data}, "--output_folder")
+    except OutputError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def load_hparams(argv):
+    """Parse the command line like every SpeechBrain recipe and load the hparams."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    if os.environ.get("RANK") is None and "--distributed_backend" in " ".join(argv):
+        # run options for DDP without torchrun would silently train in one process
+        raise SystemExit(
+            "error: --distributed_backend needs several processes, started by torchrun, e.g.\n"
+            f"  torchrun --nproc_per_node=2 recipes/train.py {hparams_file} --distributed_backend=gloo   (CPU)\n"
+            f"  torchrun --nproc_per_node=<GPUs> recipes/train.py {hparams_file}                          (GPUs, nccl)"
+        )
+    device = str(run_opts.get("device", "cuda:0" if torch.cuda.is_available() else "cpu"))
+    if run_opts.get("precision") == "fp16" and not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise SystemExit(
+            f"error: --precision=fp16 needs a CUDA GPU (float16 autocast with a gradient scaler); "
+            f"this run is on {device}: use --precision=bf16 on CPUs"
+        )
+    refuse_writing_into_data(hparams_file, overrides)
+    with open(hparams_file) as fin:
+        try:
+            hparams = load_hyperpyyaml(fin, overrides)
+        except DataError as error:
+            raise SystemExit(f"error: {error}") from None
+        except (TypeError, ValueError) as error:  # a value of the wrong kind, e.g. --num_classes=abc
+            # hyperpyyaml wraps the builder's error as ('Invalid argument to class X', reason)
+            parts = [str(part) for part in (error.args if len(error.args) > 1 else [error])]
+            given = " ".join("--" + line.replace(": ", "=", 1) for line in str(overrides or "").splitlines())
+            raise SystemExit(f"error: {hparams_file}{' with ' + given if given else ''}: {': '.join(parts)}") from None
+    return hparams_file, run_opts, overrides, hparams
+
+
+def train(argv) -> str:
+    """Run ``recipes/train.py`` with this command line (hparams file, then overrides and run
+    options, as for any SpeechBrain recipe), in this process; returns the output folder.
+    Errors the user can fix end the run with ``SystemExit("error: ...")``."""
+    bound_onednn_cache()  # random crop lengths: one cached oneDNN primitive per shape grows memory
+    hparams_file, run_opts, overrides, hparams = load_hparams(argv)
+    data_folder = hparams["data_folder"]
+    if not os.path.isdir(data_folder):
+        raise SystemExit(
+            f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
+            f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
+        )
+    if sb.utils.distributed.get_rank() in (None, 0):  # one run per output folder, locked by the main
+        # process (DDP is not initialised yet, so if_main_process() would be true on every rank)
+        try:
+            hold_folder_lock(hparams["output_folder"])
+        except FolderBusy as busy:
+            raise SystemExit(f"error: {busy}") from None
+    if run_opts.get("debug") and os.path.isfile(os.path.join(hparams["output_folder"], "metrics.jsonl")):
+        raise SystemExit(
+            f"error: --debug would write into {hparams['output_folder']}, which holds a training run (metrics.jsonl, "
+            f"hyperparams.yaml, checkpoints); pass --output_folder=<another folder> for the debug run"
+        )
+    prepared_valid = os.path.join(data_folder, "valid.csv")
+    if not hparams["valid_annotation"] and os.path.isfile(prepared_valid):
+        hparams["valid_annotation"] = prepared_valid  # a recipes/prepare.py folder brings its own split
+        print(f"closed-set validation on {prepared_valid} (the prepared split)")
+    verdicts = preflight(hparams)  # the config and data checks of recipes/diagnose.py (no model steps)
+    failed = [v for v in verdicts if v.status == FAIL]
+    if failed:
+        raise SystemExit("error: " + "\n".join(format_verdict(v) for v in failed)
+                         + f"\n(python recipes/diagnose.py {hparams_file} ... explains every check)")
+    for verdict in verdicts:
+        if verdict.status == WARN:
+            print(format_verdict(verdict), file=sys.stderr)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
+    )
+    try:
+        data = speaker_datasets(
+            data_folder=data_folder,
+            train_annotation=hparams["train_annotation"],
+            output_folder=hparams["output_folder"],
+            valid_annotation=hparams["valid_annotation"],
+            valid_fraction=hparams["valid_fraction"],
+            seed=hparams["seed"],
+            sample_rate=hparams["sample_rate"],
+            crop_seconds=hparams["crop_seconds"],
+            valid_max_seconds=hparams["valid_max_seconds"],
+            valid_speakers=hparams.get("valid_speakers", 0),
+        )
+    except DataError as error:
+        raise SystemExit(f"error: {error}") from None
+    if sb.utils.distributed.if_main_process():
+        write_experiment_record(
+            hparams["output_folder"],
+            data_folder=data_folder,
+            train_csv=data.train_csv,
+            valid_csv=data.valid_csv,
+            sample_rate=hparams["sample_rate"],
+            num_classes=int(hparams["num_classes"]),  # classifier outputs (speakers x speeds)
+            train_speakers=len(data.label_encoder),
+            train_utterances=len(data.train),
+            valid_utterances=len(data.valid),
+            heldout_csv=data.heldout_csv,
+            heldout_utterances=len(data.heldout) if data.heldout is not None else 0,
+            hparams_file=os.path.abspath(hparams_file),
+        )
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    batch_size = hparams["train_dataloader_options"]["batch_size"]
+    hparams["steps_per_epoch"] = max(1, math.ceil(len(data.train) / world / batch_size))
+    sb.utils.distributed.run_on_main(
+        lambda: print(
+            f"training on {len(data.train)} utterances of {len(data.label_encoder)} speakers "
+            f"({len(data.valid)} held out for closed-set validation); batch {batch_size} x {world} "
+            f"process(es) = {batch_size * world} per step, {hparams['steps_per_epoch']} steps per epoch"
+        )
+    )
+    checkpointer = hparams["checkpointer"]
+    if sb.utils.distributed.if_main_process():  # a run killed while saving must not block every rerun
+        set_aside_incomplete(checkpointer.checkpoints_dir, checkpointer.recoverables)
+    sb.utils.distributed.ddp_barrier()  # every rank looks for checkpoints only after that
+    latest = checkpointer.find_checkpoint()
+    if sb.utils.distributed.if_main_process():  # epochs logged but never checkpointed are trained again
+        dropped = drop_records_after(hparams["metrics_file"], int(latest.meta.get("epoch", 0)) if latest else 0)
+        if dropped:
+            print(f"resuming from {latest.path if latest else 'the start'}: dropped {dropped} metrics.jsonl line(s) "
+                  f"of epochs after it, which are trained again")
+    if latest is not None:  # another model's checkpoint in this folder: one line, not a state_dict dump
+        foreign = foreign_checkpoint_reason(str(latest.path), checkpointer.recoverables)
+        if foreign:
+            raise SystemExit(f"error: {latest.path} does not fit the model of {hparams_file} ({foreign}); it was "
+                             f"written by another configuration: pass another --output_folder, or move that folder away")
+    brain = SpeakerBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    if os.environ.get(KILL_ENV, "").startswith("during_checkpoint:"):  # dies after CKPT.yaml + the encoder
+        from speechbrain.utils.checkpoints import torch_save
+
+        def save_or_die(obj, path):
+            kill_if_asked("during_checkpoint", brain.current_epoch)
+            torch_save(obj, path)
+
+        checkpointer.custom_save_hooks["classifier"] = save_or_die
+    loader_options = [dict(hparams["train_dataloader_options"]), dict(hparams["valid_dataloader_options"])]
+    if brain.device_type == "cuda":  # page-locked host memory speeds up host-to-GPU copies
+        for options in loader_options:
+            options.setdefault("pin_memory", True)
+    if data.heldout is not None:
+        brain.heldout_loader = sb.dataio.dataloader.make_dataloader(data.heldout, **loader_options[1])
+        sb.utils.distributed.run_on_main(
+            lambda: print(
+                f"model selection by EER on {len(data.heldout)} utterances of {hparams['valid_speakers']} "
+                f"held-out speakers ({data.heldout_csv}), all pairs scored after every epoch"
+            )
+        )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        data.train,
+        data.valid,
+        train_loader_kwargs=loader_options[0],
+        valid_loader_kwargs=loader_options[1],
+    )
+    sb.utils.distributed.run_on_main(
+        lambda: print(f"outputs in {hparams['output_folder']} (train_log.txt, metrics.jsonl, save/)")
+    )
+    return hparams["output_folder"]
