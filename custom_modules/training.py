@@ -334,7 +334,16 @@ def train(argv) -> str:
 
     world = int(os.environ.get("WORLD_SIZE", 1))
     batch_size = hparams["train_dataloader_options"]["batch_size"]
-    hparams["steps_per_epoch"] = max(1, math.ceil(len(data.train) / world / batch_size))
+    per_rank = math.ceil(len(data.train) / world)  # the distributed sampler pads the shards to one size
+    if per_rank % batch_size == 1 and per_rank > 1 and not hparams["train_dataloader_options"].get("drop_last"):
+        # batch norm cannot normalise one utterance in training (ECAPA's stops with "Expected more than 1
+        # value per channel"): drop that last batch, a different utterance each epoch (shuffled)
+        hparams["train_dataloader_options"] = {**hparams["train_dataloader_options"], "drop_last": True}
+        sb.utils.distributed.run_on_main(lambda: print(
+            f"note: {per_rank} training utterances in batches of {batch_size} would leave a last batch of one, which "
+            f"batch norm cannot normalise: it is dropped each epoch (drop_last)"))
+    steps = per_rank // batch_size if hparams["train_dataloader_options"].get("drop_last") else math.ceil(per_rank / batch_size)
+    hparams["steps_per_epoch"] = max(1, steps)
     sb.utils.distributed.run_on_main(
         lambda: print(
             f"training on {len(data.train)} utterances of {len(data.label_encoder)} speakers "

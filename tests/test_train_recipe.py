@@ -315,3 +315,26 @@ def test_a_run_killed_where_it_writes_continues_when_the_command_is_rerun(tiny_d
         assert f"checkpoint {os.path.join(save, folders[-1])} is incomplete" in said
         assert os.path.isdir(os.path.join(save, "incomplete-" + folders[-1]))
     assert "Traceback" not in said
+
+
+def test_a_last_batch_of_one_utterance_is_dropped_so_ecapa_batch_norm_trains(tiny_dataset, tmp_path):
+    """20 training utterances in batches of 19 leave a last batch of 1, which ECAPA's batch
+    norm cannot normalise in training (it raised "Expected more than 1 value per channel" in a
+    cross-validation fold): that batch is dropped, with a note, and the epoch counts 19."""
+    def train_ecapa(out, batch):
+        cmd = [sys.executable, "recipes/train.py", "hparams/ecapa_am_demo.yaml", f"--data_folder={tiny_dataset}",
+               f"--output_folder={out}", "--embedding_dim=16", "--n_features=40", "--crop_seconds=0.3",
+               "--num_workers=0", "--noprogressbar", "--valid_fraction=0.2", "--number_of_epochs=1",
+               "--ecapa_channels=[16,16,16,16,48]", f"--batch_size={batch}"]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    out = str(tmp_path / "exp")
+    run = train_ecapa(out, 19)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "would leave a last batch of one" in run.stdout
+    assert records(out)[0]["train"]["samples"] == 19
+    # 18 per batch leave 2: nothing is dropped
+    out = str(tmp_path / "exp18")
+    run = train_ecapa(out, 18)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert records(out)[0]["train"]["samples"] == 20
