@@ -51,7 +51,6 @@ __all__ = [
 
 Row = Dict[str, str]
 MIN_TEST_SPEAKERS = 2  # a fold needs non-target trials
-MIN_TRAIN_SPEAKERS = 2  # a softmax over one class learns nothing
 
 
 class CrossvalError(ValueError):
@@ -71,8 +70,8 @@ def speaker_folds(speakers: Sequence[str], folds: int, seed: int) -> List[List[s
     speakers : sequence of str
         Every speaker to cross-validate (duplicates are ignored).
     folds : int
-        Number of folds, at least 2; every fold needs 2 test speakers and the rest 2
-        training speakers.
+        Number of folds, at least 2; every fold needs 2 test speakers (non-target
+        trials), which leaves at least 2 training speakers.
     seed : int
         The fold seed.
 
@@ -94,18 +93,17 @@ def speaker_folds(speakers: Sequence[str], folds: int, seed: int) -> List[List[s
     >>> speaker_folds(["a", "b", "c"], 2, seed=0)
     Traceback (most recent call last):
     ...
-    custom_modules.crossval.CrossvalError: 3 speakers cannot make 2 folds of at least 2 test speakers; use --folds 1 or more speakers
+    custom_modules.crossval.CrossvalError: 3 speakers cannot make 2 folds of at least 2 test speakers; cross-validation needs at least 4 speakers
     """
     unique = sorted(set(speakers))
     folds = int(folds)
     if folds < 2:
         raise CrossvalError(f"--folds {folds}: cross-validation needs at least 2 folds")
-    if len(unique) < folds * MIN_TEST_SPEAKERS:
+    if len(unique) < folds * MIN_TEST_SPEAKERS:  # then every fold also leaves >= 2 training speakers
+        most = len(unique) // MIN_TEST_SPEAKERS
+        fix = f"use --folds {most} or fewer" if most >= 2 else "cross-validation needs at least 4 speakers"
         raise CrossvalError(f"{len(unique)} speakers cannot make {folds} folds of at least {MIN_TEST_SPEAKERS} test "
-                            f"speakers; use --folds {len(unique) // MIN_TEST_SPEAKERS} or more speakers")
-    if len(unique) - (len(unique) + folds - 1) // folds < MIN_TRAIN_SPEAKERS:
-        raise CrossvalError(f"{len(unique)} speakers in {folds} folds leave fewer than {MIN_TRAIN_SPEAKERS} training "
-                            f"speakers per fold")
+                            f"speakers; {fix}")
     order = [unique[i] for i in np.random.default_rng(seed).permutation(len(unique))]
     return [sorted(order[f::folds]) for f in range(folds)]
 

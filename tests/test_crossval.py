@@ -1,0 +1,146 @@
+"""Speaker-fold cross-validation: folds, fold data, pooled figures, paired comparison, and
+recipes/crossval.py end to end on the tiny synthetic dataset (in-process, about 15 s)."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from custom_modules.bootstrap import speaker_bootstrap
+from custom_modules.crossval import (
+    CrossvalError, paired_comparison, pool_folds, speaker_folds, write_fold_folder,
+)
+from custom_modules.dataio import read_speaker_csv
+from custom_modules.metrics import equal_error_rate
+from custom_modules.scoring import Trial, parse_trials
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_folds_are_disjoint_cover_every_speaker_and_depend_on_the_seed_only():
+    speakers = [f"s{i:02d}" for i in range(22)]
+    folds = speaker_folds(speakers, 4, seed=1986)
+    assert sorted(len(f) for f in folds) == [5, 5, 6, 6]
+    assert sorted(sum(folds, [])) == speakers  # every speaker once
+    assert speaker_folds(list(reversed(speakers)) + speakers[:3], 4, seed=1986) == folds  # order, duplicates
+    assert speaker_folds(speakers, 4, seed=1987) != folds
+    with pytest.raises(CrossvalError, match="5 speakers cannot make 3 folds of at least 2 test speakers; use --folds 2"):
+        speaker_folds(speakers[:5], 3, seed=0)
+    with pytest.raises(CrossvalError, match="at least 2 folds"):
+        speaker_folds(speakers, 1, seed=0)
+    assert [len(f) for f in speaker_folds(speakers[:4], 2, seed=0)] == [2, 2]  # 2 test, 2 training speakers each
+
+
+def test_a_fold_folder_trains_on_the_other_speakers_and_tests_among_its_own(tmp_path):
+    rows = [{"ID": f"x{s}_{i}", "wav": f"wav/{s}/{i}.wav", "spk_id": s} for s in "abcdef" for i in range(5)]
+    paths = write_fold_folder(str(tmp_path / "fold"), rows, ["b", "e"], "/data", trials_per_fold=20, seed=3)
+    train, test = read_speaker_csv(paths["train"]), read_speaker_csv(paths["test"])
+    assert sorted({r["spk_id"] for r in train}) == ["a", "c", "d", "f"] and len(train) == 20
+    assert sorted({r["spk_id"] for r in test}) == ["b", "e"] and len(test) == 10
+    assert all(r["wav"].startswith("/data/wav/") for r in train + test)
+    trials = parse_trials(paths["trials"])
+    speaker = {r["ID"]: r["spk_id"] for r in test}
+    assert len(trials) == 20 and sum(t.label for t in trials) == 10
+    assert all(t.label == int(speaker[t.enrol] == speaker[t.test]) for t in trials)
+    before = os.path.getmtime(paths["trials"])
+    write_fold_folder(str(tmp_path / "fold"), rows, ["b", "e"], "/data", trials_per_fold=20, seed=3)
+    assert os.path.getmtime(paths["trials"]) == before  # unchanged content is not rewritten
+    with pytest.raises(CrossvalError, match=r"test speakers \['z'\] have no utterance"):
+        write_fold_folder(str(tmp_path / "bad"), rows, ["z"], "/data", trials_per_fold=20, seed=3)
+
+
+def random_fold(fold, speakers, rng, shift):
+    """Trials among ``speakers`` with IDs that do not start with the speaker (``u<n>``), so
+    only the map can tell the speaker."""
+    utts = {s: [f"u{fold}_{s}_{i}" for i in range(4)] for s in speakers}
+    spk = {u: s for s, us in utts.items() for u in us}
+    trials = [Trial(int(spk[a] == spk[b]), a, b) for a in spk for b in spk if a < b]
+    labels = np.array([t.label for t in trials])
+    scores = rng.normal(size=len(trials)) + shift * labels
+    return {"fold": fold, "trials": trials, "scores": scores, "speakers": spk}
+
+
+def test_pooled_figures_are_those_of_the_concatenated_trials_with_a_bootstrap_over_every_speaker():
+    rng = np.random.default_rng(0)
+    folds = [random_fold(0, ["a", "b", "c"], rng, 1.5), random_fold(1, ["d", "e", "f"], rng, 0.5)]
+    report = pool_folds(folds, resamples=200, seed=5)
+    scores = np.concatenate([f["scores"] for f in folds])
+    labels = np.array([t.label for f in folds for t in f["trials"]])
+    assert report["pooled"]["eer"] == equal_error_rate(scores[labels == 1], scores[labels == 0]).eer
+    for fold, measured in zip(folds, report["folds"]):
+        lab = np.array([t.label for t in fold["trials"]])
+        assert measured["eer"] == equal_error_rate(fold["scores"][lab == 1], fold["scores"][lab == 0]).eer
+    assert report["folds"][0]["speakers"] == ["a", "b", "c"]
+    assert report["mean_fold_eer"] == pytest.approx(np.mean([f["eer"] for f in report["folds"]]))
+    # the interval resamples the 6 speakers of the map (the IDs' text would give 48 "speakers")
+    trials = [t for f in folds for t in f["trials"]]
+    spk = {**folds[0]["speakers"], **folds[1]["speakers"]}
+    expected = speaker_bootstrap(scores, labels, [t.enrol for t in trials], [t.test for t in trials],
+                                 resamples=200, seed=5, speaker_map=spk)
+    assert report["pooled"]["n_speakers"] == 6 and report["pooled"]["interval"]["n_speakers"] == 6
+    assert report["pooled"]["interval"]["eer"] == expected["eer"]
+
+
+def test_paired_comparison_is_zero_for_a_system_against_itself_and_refuses_other_folds():
+    rng = np.random.default_rng(1)
+    folds = [random_fold(0, ["a", "b", "c"], rng, 1.0), random_fold(1, ["d", "e", "f"], rng, 1.0)]
+    same = paired_comparison(folds, folds, resamples=100)
+    assert same["eer"]["value"] == 0.0 and same["eer"]["low"] == 0.0 and same["eer"]["high"] == 0.0
+    assert same["eer"]["significant"] is False
+    better = [dict(f, scores=f["scores"] + 5.0 * np.array([t.label for t in f["trials"]])) for f in folds]
+    diff = paired_comparison(better, folds, resamples=200)
+    assert diff["eer"]["value"] < 0 and diff["eer"]["high"] < 0 and diff["eer"]["significant"] is True
+    other = [folds[0], random_fold(1, ["d", "e", "g"], rng, 1.0)]
+    with pytest.raises(CrossvalError, match="fold 1 has other trials in the two runs"):
+        paired_comparison(folds, other, resamples=10)
+
+
+def load_crossval():
+    spec = importlib.util.spec_from_file_location("_crossval_recipe", os.path.join(ROOT, "recipes", "crossval.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
+        "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+
+
+def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_compares(tiny_dataset, tmp_path,
+                                                                                        capsys):
+    recipe = load_crossval()
+    roots = ["--exp_root", str(tmp_path / "exp"), "--output_root", str(tmp_path / "results")]
+    args = ["hparams/res2net_am_demo.yaml", "--data_folder", tiny_dataset, "--name", "tiny", "--folds", "3",
+            "--trials_per_fold", "40", "--resamples", "50", *roots, *TINY]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        recipe.main(args)
+        out = str(tmp_path / "results" / "tiny")
+        report = json.load(open(os.path.join(out, "crossval.json")))
+        folds = report["configuration"]["fold_speakers"]
+        assert len(folds) == 3 and sorted(sum(folds, [])) == ["spk0", "spk1", "spk2", "spk3", "tspk0", "tspk1"]
+        for k, speakers in enumerate(folds, 1):  # fold k never trains on its test speakers
+            trained = {r["spk_id"] for r in read_speaker_csv(str(tmp_path / "exp" / "tiny" / f"data_fold{k}" / "train.csv"))}
+            assert not trained & set(speakers) and len(trained) == 4
+        # the pooled EER is that of every fold's scores put together (scores.txt)
+        lines = [line.split() for line in open(os.path.join(out, "scores.txt"))]
+        scores, labels = np.array([float(p[6]) for p in lines]), np.array([int(p[5]) for p in lines])
+        assert len(lines) == 3 * 40
+        assert report["pooled"]["eer"] == pytest.approx(equal_error_rate(scores[labels == 1], scores[labels == 0]).eer,
+                                                        abs=1e-6)
+        assert report["floor"]["n_target"] == report["pooled"]["n_target"]
+        assert "| pooled (6 speakers) |" in open(os.path.join(out, "crossval.md")).read()
+        capsys.readouterr()
+        recipe.main(args)  # resumable: every fold is done already
+        assert capsys.readouterr().out.count("done already") == 3
+        with pytest.raises(SystemExit, match=r"another configuration:\n(.*\n)?  folds: 3 -> 2\n"):
+            recipe.main([*args[:5], "--folds", "2", *args[7:]])
+        recipe.main(["compare", out, out, "--name", "same", "--resamples", "50", "--output_root",
+                     str(tmp_path / "results")])
+        diff = json.load(open(str(tmp_path / "results" / "same" / "comparison.json")))["difference"]
+        assert diff["eer"]["value"] == 0.0 and diff["eer"]["significant"] is False
+    finally:
+        os.chdir(cwd)
