@@ -119,7 +119,7 @@ def _write_if_changed(path: str, rows: Sequence[Row]) -> None:
 
 
 def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[str], data_folder: str,
-                      trials_per_fold: int, seed: int) -> Dict[str, str]:
+                      trials_per_fold: int, seed: int, extra_train: Sequence[Row] = ()) -> Dict[str, str]:
     """Write one fold's data folder, a folder ``recipes/train.py`` and ``eval.py`` take as is.
 
     Arguments
@@ -137,6 +137,9 @@ def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[
         pairs exist).
     seed : int
         Seed of the trial draw.
+    extra_train : sequence of dict
+        Rows of other corpora added to the training set (joint training), wav paths
+        already absolute; their speakers must not be among ``rows``' speakers.
 
     Returns
     -------
@@ -158,7 +161,11 @@ def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[
     missing = sorted(chosen - every)
     if missing:
         raise CrossvalError(f"test speakers {missing} have no utterance in the data")
-    train = subset_rows(rows, every - chosen, data_folder)
+    shared = sorted(every & {r["spk_id"] for r in extra_train})
+    if shared:
+        raise CrossvalError(f"speakers {shared[:3]} are both cross-validated and in an --extra_train CSV: a test "
+                            f"speaker would be trained on; remove them from the extra CSV")
+    train = subset_rows(rows, every - chosen, data_folder) + [dict(r) for r in extra_train]
     test = subset_rows(rows, chosen, data_folder)
     by_speaker: Dict[str, List[str]] = {}
     for row in test:
@@ -353,6 +360,10 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"| fold {f['fold'] + 1}: {', '.join(f['speakers'])} | {_pct(f['eer'])} | - | "
                      + " | ".join(f"{d['min_dcf']:.4f}" for d in f["min_dcf"])
                      + f" | {f['n_target']} / {f['n_nontarget']} |")
+    for extra in report.get("extra_test") or []:
+        floor = "" if extra.get("floor_eer") is None else f"; its no-learning floor {_pct(extra['floor_eer'])}"
+        lines += ["", f"Every fold's model on `{extra['trials']}`: EER " + ", ".join(_pct(e) for e in extra["fold_eer"])
+                  + f" (mean {_pct(extra['mean_eer'])}){floor}."]
     lines += ["", f"Mean of the fold EERs {_pct(report['mean_fold_eer'])} (std over folds "
               f"{100 * report['std_fold_eer']:.2f} points)."]
     floors = [f.get("floor_eer") for f in report["folds"]]

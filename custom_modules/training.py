@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 
 import speechbrain as sb
 import torch
@@ -33,8 +34,9 @@ from custom_modules.output_safety import refuse_output_over
 from custom_modules.augmentation import random_batch_crop
 from custom_modules.checkpoints import drop_records_after, foreign_checkpoint_reason, set_aside_incomplete
 from custom_modules.run_lock import FolderBusy, hold_folder_lock
+from custom_modules.sampling import balanced_corpus_sampler, corpus_of_rows
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight
-from custom_modules.dataio import DataError, speaker_datasets
+from custom_modules.dataio import DataError, read_speaker_csv, speaker_datasets
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
 from custom_modules.heldout import embed_heldout, pairwise_eer
 from custom_modules.experiment import write_experiment_record
@@ -382,6 +384,17 @@ def train(argv) -> str:
 
         checkpointer.custom_save_hooks["classifier"] = save_or_die
     loader_options = [dict(hparams["train_dataloader_options"]), dict(hparams["valid_dataloader_options"])]
+    if hparams.get("balance_corpora"):  # joint training: every corpus the same share of each epoch
+        try:
+            corpora = corpus_of_rows(read_speaker_csv(data.train_csv), data.train.data_ids, data.train_csv)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+        loader_options[0].pop("shuffle", None)
+        loader_options[0]["sampler"] = balanced_corpus_sampler(corpora, int(hparams.get("seed", 0)))
+        counts = Counter(corpora)
+        sb.utils.distributed.run_on_main(lambda: print(
+            f"balance_corpora: {len(corpora)} draws per epoch, with replacement, each of {len(counts)} corpora "
+            f"({', '.join(f'{c}: {n} utterances' for c, n in sorted(counts.items()))}) 1/{len(counts)} of them"))
     if brain.device_type == "cuda":  # page-locked host memory speeds up host-to-GPU copies
         for options in loader_options:
             options.setdefault("pin_memory", True)

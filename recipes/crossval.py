@@ -17,6 +17,11 @@ folds: EER and minDCF with a 95% speaker-bootstrap interval over all test speake
 fold's own figures and no-learning floor. Model choices belong on training speakers: the hparams
 file's valid_speakers (held-out speakers inside each fold's training set) is the nested way.
 
+Joint training: --extra_train <csv> adds another corpus's speakers to every fold's training set
+(never to its test speakers), each row tagged with its corpus; --balance_corpora=True (a train
+override) then gives every corpus the same share of each epoch. --extra_test <folder> also scores
+every fold's model on that folder's trials.txt (e.g. held-out speakers of the other corpus).
+
 Writes:
   exp/crossval/<name>/configuration.json      what defines the run (refused when it changes)
   exp/crossval/<name>/data_fold<k>/           train.csv, test.csv, trials.txt (absolute paths)
@@ -73,6 +78,13 @@ def parse_args(argv: Optional[List[str]]):
     parser.add_argument("--fold_seed", type=int, default=1986,
                         help="seed of the fold draw and trials; keep it to compare recipes fold by fold")
     parser.add_argument("--trials_per_fold", type=int, default=3000, help="balanced trials per fold (default 3000)")
+    parser.add_argument("--extra_train", action="append", default=[], metavar="CSV",
+                        help="joint training: a speaker CSV of another corpus added to every fold's training set "
+                             "(its speakers are never test speakers; repeatable). Rows get a 'corpus' column "
+                             "(the CSV's folder name) for --balance_corpora=True")
+    parser.add_argument("--extra_test", action="append", default=[], metavar="FOLDER",
+                        help="also score every fold's model on FOLDER/trials.txt (with FOLDER/test.csv), e.g. "
+                             "held-out speakers of another corpus; repeatable")
     parser.add_argument("--resamples", type=int, default=1000, help="speaker-bootstrap rounds of the pooled figures")
     parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "crossval"))
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results", "crossval"))
@@ -118,6 +130,31 @@ def all_rows(data_folder: str) -> List[Dict[str, str]]:
     if twice:
         raise SystemExit(f"error: {data_folder}: utterance IDs {twice[:3]} appear in more than one of train/valid/test.csv")
     return rows
+
+
+def extra_training_rows(paths: List[str]) -> List[Dict[str, str]]:
+    """The rows of every --extra_train CSV, audio paths made absolute (relative ones start from
+    the CSV's folder), each tagged with its corpus (the folder's name)."""
+    from custom_modules.learning_curve import subset_rows
+
+    rows = []
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        found = read_speaker_csv(path)
+        rows += [{**r, "corpus": os.path.basename(folder)} for r in subset_rows(found, {r["spk_id"] for r in found}, folder)]
+    return rows
+
+
+def extra_test_paths(folder: str) -> Dict[str, str]:
+    """trials.txt and test.csv of an --extra_test folder, checked to exist."""
+    folder = os.path.abspath(folder)
+    paths = {"folder": folder, "trials": os.path.join(folder, "trials.txt"), "test": os.path.join(folder, "test.csv"),
+             "name": "extra_" + re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(folder))}
+    for key in ("trials", "test"):
+        if not os.path.isfile(paths[key]):
+            raise SystemExit(f"error: --extra_test {folder}: {paths[key]} not found (a folder of recipes/prepare.py "
+                             f"has trials.txt and test.csv)")
+    return paths
 
 
 def fold_done(results_path: str, trials_path: str) -> bool:
@@ -176,6 +213,10 @@ def run(argv: Optional[List[str]]) -> None:
         seed = hparams_seed(open(args.hparams).read(), overrides)
         rows = all_rows(data_folder)
         folds = speaker_folds([r["spk_id"] for r in rows], args.folds, args.fold_seed)
+        extra_rows = extra_training_rows(args.extra_train)
+        if extra_rows:  # joint training: every row names its corpus
+            rows = [{**r, "corpus": os.path.basename(data_folder)} for r in rows]
+        extra_tests = [extra_test_paths(folder) for folder in args.extra_test]
     except (LearningCurveError, CrossvalError, DataError) as error:
         raise SystemExit(f"error: {error}") from None
     config = {
@@ -187,6 +228,8 @@ def run(argv: Optional[List[str]]) -> None:
         "fold_speakers": folds,
         "trials_per_fold": args.trials_per_fold,
         "seed": seed,
+        "extra_train": {os.path.abspath(p): file_sha256(p) for p in args.extra_train},
+        "extra_test": {t["trials"]: file_sha256(t["trials"]) for t in extra_tests},
         "train_args": override_args({k: v for k, v in overrides.items() if k not in RUN_ONLY_OPTIONS + ("seed",)}),
     }
     exp_folder = os.path.join(os.path.abspath(args.exp_root), args.name)
@@ -203,8 +246,11 @@ def run(argv: Optional[List[str]]) -> None:
         data_k = os.path.join(exp_folder, f"data_fold{k + 1}")
         out_k = os.path.join(exp_folder, f"fold{k + 1}", str(seed))
         eval_k = os.path.join(out_k, "eval", "trials")
-        paths = write_fold_folder(data_k, rows, test_speakers, data_folder, args.trials_per_fold,
-                                  seed=args.fold_seed + k)
+        try:
+            paths = write_fold_folder(data_k, rows, test_speakers, data_folder, args.trials_per_fold,
+                                      seed=args.fold_seed + k, extra_train=extra_rows)
+        except CrossvalError as error:
+            raise SystemExit(f"error: {error}") from None
         results_path = os.path.join(eval_k, "results.json")
         if fold_done(results_path, paths["trials"]):
             print(f"fold {k + 1}/{args.folds}: done already ({results_path})", flush=True)
@@ -217,6 +263,16 @@ def run(argv: Optional[List[str]]) -> None:
         with open(results_path) as handle:
             results = json.load(handle)
         fold_scores.append(read_fold_scores(k, os.path.join(eval_k, "scores_none.txt"), paths["test"]))
+        for t in extra_tests:  # the fold's model on another trial list (cheap: no training)
+            extra_eval = os.path.join(out_k, "eval", t["name"])
+            if not fold_done(os.path.join(extra_eval, "results.json"), t["trials"]):
+                evaluate(load_eval_hparams({"experiment": out_k, "data_folder": t["folder"], "trials": t["trials"],
+                                            "test_annotation": t["test"], "score_norm": "none",
+                                            "output_folder": extra_eval, "bootstrap_resamples": 0}), device)
+            with open(os.path.join(extra_eval, "results.json")) as handle:
+                extra = json.load(handle)
+            t.setdefault("fold_eer", []).append(extra["systems"]["none"]["eer"])
+            t["floor_eer"] = (extra.get("floor") or {}).get("eer")
         floor_path = os.path.join(eval_k, "scores_floor.txt")
         if os.path.isfile(floor_path):
             floor_scores.append(read_fold_scores(k, floor_path, paths["test"]))
@@ -227,6 +283,10 @@ def run(argv: Optional[List[str]]) -> None:
         fold.update(facts)
     if len(floor_scores) == len(fold_scores):  # the no-learning floor pooled over the same trials
         report["floor"] = pool_folds(floor_scores, p_targets=P_TARGETS, resamples=args.resamples)["pooled"]
+    if extra_tests:
+        report["extra_test"] = [{"trials": t["trials"], "fold_eer": t["fold_eer"],
+                                 "mean_eer": sum(t["fold_eer"]) / len(t["fold_eer"]), "floor_eer": t["floor_eer"]}
+                                for t in extra_tests]
     report.update({"name": args.name, "configuration": config, "scores": "scores.txt",
                    "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit()})
     os.makedirs(results_folder, exist_ok=True)

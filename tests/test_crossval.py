@@ -144,3 +144,52 @@ def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_
         assert diff["eer"]["value"] == 0.0 and diff["eer"]["significant"] is False
     finally:
         os.chdir(cwd)
+
+
+def second_corpus(root):
+    """3 speakers of another synthetic corpus (IDs and speakers prefixed with 'o'), with a
+    test set of its own (trials.txt + test.csv)."""
+    from conftest import write_synthetic_speakers, write_synthetic_test_set
+
+    folder = os.path.join(root, "other")
+    write_synthetic_speakers(folder, speakers=3, utterances=6, seed=7)
+    lines = open(os.path.join(folder, "train.csv")).read().strip().splitlines()
+    renamed = [lines[0]]
+    for line in lines[1:]:
+        utt, duration, wav, start, stop, spk = line.split(",")
+        renamed.append(",".join(["o" + utt, duration, wav, start, stop, "o" + spk]))
+    open(os.path.join(folder, "train.csv"), "w").write("\n".join(renamed) + "\n")
+    write_synthetic_test_set(folder, seed=9)
+    return folder
+
+
+def test_joint_training_adds_another_corpus_to_every_fold_balances_it_and_scores_its_trials(tiny_dataset, tmp_path,
+                                                                                           capsys):
+    recipe = load_crossval()
+    other = second_corpus(str(tmp_path))
+    args = ["hparams/res2net_am_demo.yaml", "--data_folder", tiny_dataset, "--name", "joint", "--folds", "3",
+            "--trials_per_fold", "40", "--resamples", "0", "--exp_root", str(tmp_path / "exp"), "--output_root",
+            str(tmp_path / "results"), "--extra_train", os.path.join(other, "train.csv"), "--extra_test", other,
+            "--balance_corpora=True", *TINY]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        recipe.main(args)
+        printed = capsys.readouterr().out
+        assert printed.count("each of 2 corpora") == 3  # every fold samples both corpora equally
+        train = read_speaker_csv(str(tmp_path / "exp" / "joint" / "data_fold1" / "train.csv"))
+        corpora = {r["corpus"] for r in train}
+        assert corpora == {"data", "other"}
+        assert {r["spk_id"] for r in train if r["corpus"] == "other"} == {"ospk0", "ospk1", "ospk2"}
+        report = json.load(open(str(tmp_path / "results" / "joint" / "crossval.json")))
+        extra = report["extra_test"][0]
+        assert extra["trials"] == os.path.join(other, "trials.txt") and len(extra["fold_eer"]) == 3
+        assert extra["mean_eer"] == pytest.approx(np.mean(extra["fold_eer"]))
+        # a cross-validated speaker in the extra corpus would be trained on in its own fold: refused
+        clash = str(tmp_path / "clash.csv")
+        rows = open(os.path.join(tiny_dataset, "train.csv")).read().strip().splitlines()[:3]
+        open(clash, "w").write("\n".join(rows).replace("wav/", os.path.join(tiny_dataset, "wav") + "/") + "\n")
+        with pytest.raises(SystemExit, match=r"speakers \['spk0'\] are both cross-validated and in an --extra_train"):
+            recipe.main([*args[:4], "clash", *args[5:16], clash, *args[17:]])
+    finally:
+        os.chdir(cwd)
