@@ -39,6 +39,7 @@ from custom_modules.checks import FAIL, WARN, format_verdict, preflight
 from custom_modules.dataio import DataError, read_speaker_csv, speaker_datasets
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
 from custom_modules.heldout import embed_heldout, pairwise_eer
+from custom_modules.init_from import InitError, load_encoder_state, pretrained_files
 from custom_modules.experiment import write_experiment_record
 
 
@@ -119,12 +120,26 @@ class SpeakerBrain(sb.Brain):
             for key in ("loss_sum", "correct", "total")
         }
         if stage == sb.Stage.TRAIN:
+            self.freeze_encoder(self.current_epoch <= int(getattr(self.hparams, "freeze_encoder_epochs", 0) or 0))
             self.stage_start_time = time.time()
             # > 0 only when this epoch resumes from an intra-epoch checkpoint (--ckpt_interval_minutes)
             self.resumed_after_step = int(getattr(self, "step", 0))
 
+    def freeze_encoder(self, frozen: bool) -> None:
+        """Fine-tuning's first stage: the encoder takes no gradient (the new head trains alone)
+        and its batch norms keep their statistics (evaluation mode, set again every step)."""
+        encoder = unwrap(self.modules.embedding_model)
+        if frozen != getattr(self, "encoder_frozen", False):
+            sb.utils.distributed.run_on_main(lambda: print(
+                f"epoch {self.current_epoch}: encoder {'frozen, the head trains alone' if frozen else 'trains again'}"))
+        self.encoder_frozen = frozen
+        for parameter in encoder.parameters():
+            parameter.requires_grad_(not frozen)
+
     def on_fit_batch_start(self, batch, should_step):
         """Per-step learning rate and margin from the training progress (resume-safe)."""
+        if getattr(self, "encoder_frozen", False):
+            unwrap(self.modules.embedding_model).eval()
         progress = (self.current_epoch - 1) + self.step / self.hparams.steps_per_epoch
         self.hparams.lr_schedule.apply(self.optimizer, progress)
         unwrap(self.modules.classifier).set_epoch(progress)
@@ -214,6 +229,25 @@ class SpeakerBrain(sb.Brain):
                 self.modules[name] = DistributedDataParallel(
                     module, device_ids=device_ids, find_unused_parameters=self.find_unused_parameters
                 )
+
+
+def initialise_encoder(brain: SpeakerBrain, folder: str, resumed: bool) -> None:
+    """Fine-tuning: load a pretrained encoder (and normaliser statistics) into a fresh run;
+    a resumed run keeps its own checkpoint. The AM-Softmax head stays new."""
+    if resumed:
+        sb.utils.distributed.run_on_main(lambda: print(
+            f"init_from {folder}: not applied, this run resumes from its own checkpoint"))
+        return
+    try:
+        files = pretrained_files(folder)
+        count = load_encoder_state(unwrap(brain.modules.embedding_model), files["embedding_model"])
+        normalizer = unwrap(brain.modules.mean_var_norm)
+        if files["normalizer"] and hasattr(normalizer, "_load_statistics_dict"):
+            normalizer._load_statistics_dict(torch.load(files["normalizer"], map_location="cpu", weights_only=True))
+    except InitError as error:
+        raise SystemExit(f"error: {error}") from None
+    sb.utils.distributed.run_on_main(lambda: print(
+        f"init_from: encoder initialised from {files['embedding_model']} ({count} tensors); the AM-Softmax head is new"))
 
 
 def refuse_writing_into_data(hparams_file: str, overrides) -> None:
@@ -375,6 +409,8 @@ def train(argv) -> str:
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    if hparams.get("init_from"):
+        initialise_encoder(brain, hparams["init_from"], resumed=latest is not None)
     if os.environ.get(KILL_ENV, "").startswith("during_checkpoint:"):  # dies after CKPT.yaml + the encoder
         from speechbrain.utils.checkpoints import torch_save
 

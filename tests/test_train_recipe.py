@@ -338,3 +338,46 @@ def test_a_last_batch_of_one_utterance_is_dropped_so_ecapa_batch_norm_trains(tin
     run = train_ecapa(out, 18)
     assert run.returncode == 0, run.stderr[-3000:]
     assert records(out)[0]["train"]["samples"] == 20
+
+
+def checkpoint_of_epoch(out, epoch):
+    import glob
+
+    for folder in glob.glob(os.path.join(out, "save", "CKPT+*")):
+        if f"epoch: {epoch}\n" in open(os.path.join(folder, "CKPT.yaml")).read():
+            return folder
+    raise AssertionError(f"no checkpoint of epoch {epoch} in {out}")
+
+
+def test_fine_tuning_starts_from_a_pretrained_encoder_trains_the_head_alone_then_everything(tiny_dataset, tmp_path):
+    import torch
+
+    pretrained = str(tmp_path / "pretrained")
+    assert train(tiny_dataset, pretrained, "--number_of_epochs=1").returncode == 0
+    source = torch.load(os.path.join(checkpoint_of_epoch(pretrained, 1), "embedding_model.ckpt"))
+    out = str(tmp_path / "finetuned")
+    run = train(tiny_dataset, out, f"--init_from={pretrained}", "--freeze_encoder_epochs=1", "--number_of_epochs=2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "init_from: encoder initialised from" in run.stdout and "epoch 1: encoder frozen" in run.stdout
+    assert "epoch 2: encoder trains again" in run.stdout
+    first = torch.load(os.path.join(checkpoint_of_epoch(out, 1), "embedding_model.ckpt"))
+    second = torch.load(os.path.join(checkpoint_of_epoch(out, 2), "embedding_model.ckpt"))
+    assert first.keys() == source.keys()
+    assert all(torch.equal(first[k], source[k]) for k in source)  # frozen: weights and batch-norm statistics kept
+    assert not all(torch.equal(second[k], source[k]) for k in source)  # then the encoder trains
+    head = torch.load(os.path.join(checkpoint_of_epoch(out, 1), "classifier.ckpt"))
+    assert any(v.numel() > 1 for v in head.values())  # a head of its own, trained in epoch 1
+
+
+def test_an_encoder_of_another_architecture_is_one_line_naming_the_keys(tiny_dataset, tmp_path):
+    pretrained = str(tmp_path / "pretrained")  # 8 stem channels where the recipe below has 4
+    cmd = [sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={tiny_dataset}",
+           f"--output_folder={pretrained}", "--number_of_epochs=1", *[a.replace("m_channels=4", "m_channels=8") for a in TINY]]
+    assert subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300).returncode == 0
+    run = train(tiny_dataset, str(tmp_path / "other"), f"--init_from={pretrained}", "--debug")
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {pretrained}/save/CKPT+") and "does not fit this recipe's encoder: shapes differ: " in last
+    assert "in the file" in last and "in the recipe" in last and "Traceback" not in run.stderr
+    run = train(tiny_dataset, str(tmp_path / "none"), f"--init_from={tmp_path}/nowhere", "--debug")
+    assert run.returncode != 0 and f"--init_from {tmp_path}/nowhere: no such folder" in run.stderr
