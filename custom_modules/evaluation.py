@@ -14,9 +14,7 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
-import datetime
 import os
-import subprocess
 import tempfile
 import time
 from typing import Optional, Tuple
@@ -41,6 +39,7 @@ from custom_modules.floor_check import check_against_floor, training_recipe_fact
 from custom_modules.metrics import equal_error_rate, verification_metrics
 from custom_modules.output_safety import refuse_output_over
 from custom_modules.plots import plot_det, plot_score_histogram
+from custom_modules.provenance import git_commit, timestamp
 from custom_modules.run_lock import hold_folder_lock
 from custom_modules.scoring import (
     check_trial_ids,
@@ -386,8 +385,7 @@ def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings:
         calibration = calibrate(hparams, raw, labels, *calibration_set)
         write_json(os.path.join(stage, "calibration.json"), calibration)
     headline = settings["norms"][0]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.strip()
+    commit = git_commit()
     results = {
         "experiment": os.path.abspath(hparams["experiment"]),
         "checkpoint": experiment.checkpoint,
@@ -408,8 +406,8 @@ def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings:
         "training_overlap": overlap,
         "embedding": {**timing, "utterances": len(needed), "device": device,
                       "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "commit": commit or "unknown",
+        "date": timestamp(),
+        "commit": commit,
     }
     write_json(os.path.join(stage, "results.json"), results)
     summary = summary_markdown(results)

@@ -4,14 +4,15 @@
     python recipes/compare.py exp/res2net_am_demo/1986 exp/ecapa_aam_demo/1986 --name dev_demo
     python recipes/compare.py <experiment folders...> [--trials FILE --test_annotation CSV] [--score_norm as]
 
-The no-learning floor (cepstral mean + std, cosine; built by recipes/eval.py from the first
+The no-learning floor (cepstral mean + std, cosine; built by the evaluation from the first
 system's training data and scored on the same trials) is always the last row (--no_floor
 leaves it out), and a system above it is flagged as worse than learning nothing.
 
 Bootstrap speakers are the test CSV's spk_id (the one the evaluation used, or --test_annotation),
 never a part of an utterance ID.
 
-Each experiment is evaluated with recipes/eval.py on the same trials (its existing
+Each experiment is evaluated as recipes/eval.py does, in this process (custom_modules/evaluation.py),
+on the same trials (its existing
 results, in the evaluation folder keyed by the trial list's content, are reused; --reeval
 forces a new run); results of different trial lists are never mixed in one table.
 Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval from a
@@ -31,13 +32,12 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
+import contextlib
+import io
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 from collections import defaultdict
 from typing import Dict, List, Optional
@@ -62,11 +62,14 @@ from custom_modules.bootstrap import (  # noqa: E402
 )
 from custom_modules.checks import WARN, is_floor_folder  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
+from custom_modules.evaluation import evaluate, load_eval_hparams  # noqa: E402
 from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
+from custom_modules.provenance import git_commit, hardware, timestamp  # noqa: E402
+from custom_modules.run_lock import FolderBusy  # noqa: E402
 from custom_modules.scoring import read_scores  # noqa: E402
 
 
@@ -94,7 +97,7 @@ def trial_list(folder: str, args) -> str:
 
 def evaluation(folder: str, args, force: bool = False) -> Dict:
     """results.json of the experiment on its trial list (:func:`trial_list`), from the
-    evaluation folder keyed by that list's content, running recipes/eval.py if it is missing
+    evaluation folder keyed by that list's content, evaluating in this process if it is missing
     (or always, with ``force``). ``_folder`` (not in the file) is where it lies."""
     trials = trial_list(folder, args)
     try:
@@ -107,18 +110,18 @@ def evaluation(folder: str, args, force: bool = False) -> Dict:
             results = json.load(handle)
         if results.get("trials_sha256") == file_sha256(trials) and args.score_norm in results["systems"]:
             return {**results, "_folder": out}
-    cmd = [sys.executable, os.path.join(ROOT, "recipes/eval.py"), os.path.join(ROOT, "hparams/eval.yaml"),
-           f"--experiment={folder}", f"--score_norm={','.join(dict.fromkeys(['none', args.score_norm]))}",
-           f"--output_folder={out}", f"--trials={trials}"]
+    overrides = {"experiment": folder, "score_norm": ",".join(dict.fromkeys(["none", args.score_norm])),
+                 "output_folder": out, "trials": trials}
     for key in ("test_annotation", "data_folder"):
         if getattr(args, key):
-            cmd.append(f"--{key}={getattr(args, key)}")
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode != 0:
-        lines = (run.stderr.strip() or run.stdout.strip() or "no output").splitlines()
-        raise SystemExit(f"error: evaluating {folder} failed:\n{lines[-1]}")
-    with open(results_path) as handle:
-        return {**json.load(handle), "_folder": out}
+            overrides[key] = getattr(args, key)
+    print(f"evaluating {folder} on {trials} ...", flush=True)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # its summary; the table below has the figures
+            results = evaluate(load_eval_hparams(overrides), "cpu")
+    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+        raise SystemExit(f"error: evaluating {folder} failed: {error}") from None
+    return {**results, "_folder": out}
 
 
 def feature_dim(experiment) -> int:
@@ -234,7 +237,7 @@ def scores_path(folder: str, results: Dict, filename: str) -> str:
 
 
 def floor_row(folder: str, args) -> Optional[Dict]:
-    """The no-learning floor as a row of the table, from the floor scores that recipes/eval.py
+    """The no-learning floor as a row of the table, from the floor scores that the evaluation
     wrote beside the first system's (the same trials; raw cosine). An evaluation made before
     eval.py wrote them is run again. None, with a note, when there is no floor (a pretrained
     or exported model folder names no training data)."""
@@ -343,13 +346,6 @@ def seed_averaged_differences(rows: List[Dict], resamples: int) -> List[Dict]:
                     "interval_95": (d["low"], d["high"]), "significant": bool(res["significant"]),
                     "min_dcf_difference": {str(m["p_target"]): m["value"] for m in res["min_dcf_difference"]}})
     return out
-
-
-def hardware() -> str:
-    import torch
-
-    gpu = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()} {platform.processor() or ''}".strip() + f", {os.cpu_count()} CPU cores, {gpu}"
 
 
 def dcf_text(row: Dict, p: str) -> str:
@@ -471,7 +467,7 @@ def compare(args) -> None:
     seed_averaged = seed_averaged_differences(rows, args.resamples)
     for row in rows:
         row.pop("_trials"), row.pop("_speakers")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
     report = {
         "name": args.name,
         "trials": rows[0]["trials"],
@@ -485,8 +481,8 @@ def compare(args) -> None:
         "seed_averaged_differences": seed_averaged,
         "floor_warnings": floor_warnings(rows),
         "hardware": hardware(),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "commit": commit or "unknown",
+        "date": timestamp(),
+        "commit": commit,
     }
     write_json(os.path.join(out_folder, "comparison.json"), report)
     text = markdown(report)

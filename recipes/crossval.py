@@ -41,11 +41,9 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
-import subprocess
 import sys
 from typing import Dict, List, Optional
 
@@ -58,6 +56,7 @@ from custom_modules.crossval import (  # noqa: E402
 )
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.experiment import file_sha256  # noqa: E402
+from custom_modules.provenance import git_commit, project_path, timestamp  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
     LearningCurveError, check_train_overrides, configuration_differences, hparams_seed, override_args, parse_overrides,
 )
@@ -89,11 +88,6 @@ def parse_args(argv: Optional[List[str]]):
     parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "crossval"))
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results", "crossval"))
     return parser.parse_known_args(argv)
-
-
-def commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip() or "unknown"
 
 
 def refuse_other_configuration(config: Dict, paths: List[str]) -> None:
@@ -219,17 +213,17 @@ def run(argv: Optional[List[str]]) -> None:
         extra_tests = [extra_test_paths(folder) for folder in args.extra_test]
     except (LearningCurveError, CrossvalError, DataError) as error:
         raise SystemExit(f"error: {error}") from None
-    config = {
-        "hparams_file": os.path.abspath(args.hparams),
+    config = {  # paths relative to the project: the committed report stays true on another checkout
+        "hparams_file": project_path(args.hparams),
         "hparams_sha256": file_sha256(args.hparams),
-        "data_folder": data_folder,
+        "data_folder": project_path(data_folder),
         "folds": args.folds,
         "fold_seed": args.fold_seed,
         "fold_speakers": folds,
         "trials_per_fold": args.trials_per_fold,
         "seed": seed,
-        "extra_train": {os.path.abspath(p): file_sha256(p) for p in args.extra_train},
-        "extra_test": {t["trials"]: file_sha256(t["trials"]) for t in extra_tests},
+        "extra_train": {project_path(p): file_sha256(p) for p in args.extra_train},
+        "extra_test": {project_path(t["trials"]): file_sha256(t["trials"]) for t in extra_tests},
         "train_args": override_args({k: v for k, v in overrides.items() if k not in RUN_ONLY_OPTIONS + ("seed",)}),
     }
     exp_folder = os.path.join(os.path.abspath(args.exp_root), args.name)
@@ -277,18 +271,19 @@ def run(argv: Optional[List[str]]) -> None:
         if os.path.isfile(floor_path):
             floor_scores.append(read_fold_scores(k, floor_path, paths["test"]))
         fold_facts.append({"floor_eer": (results.get("floor") or {}).get("eer"), "epochs": last_epoch(out_k),
-                           "experiment": out_k, "checkpoint": results.get("checkpoint")})
+                           "experiment": project_path(out_k),
+                           "checkpoint": os.path.basename(results.get("checkpoint") or "")})
     report = pool_folds(fold_scores, p_targets=P_TARGETS, resamples=args.resamples)
     for fold, facts in zip(report["folds"], fold_facts):
         fold.update(facts)
     if len(floor_scores) == len(fold_scores):  # the no-learning floor pooled over the same trials
         report["floor"] = pool_folds(floor_scores, p_targets=P_TARGETS, resamples=args.resamples)["pooled"]
     if extra_tests:
-        report["extra_test"] = [{"trials": t["trials"], "fold_eer": t["fold_eer"],
+        report["extra_test"] = [{"trials": project_path(t["trials"]), "fold_eer": t["fold_eer"],
                                  "mean_eer": sum(t["fold_eer"]) / len(t["fold_eer"]), "floor_eer": t["floor_eer"]}
                                 for t in extra_tests]
     report.update({"name": args.name, "configuration": config, "scores": "scores.txt",
-                   "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit()})
+                   "date": timestamp(), "commit": git_commit()})
     os.makedirs(results_folder, exist_ok=True)
     write_pooled_scores(os.path.join(results_folder, "scores.txt"), fold_scores)
     text = crossval_markdown(report)
@@ -322,7 +317,7 @@ def compare(argv: Optional[List[str]]) -> None:
     out = os.path.join(os.path.abspath(args.output_root), args.name)
     os.makedirs(out, exist_ok=True)
     text = comparison_markdown(names[0], names[1], reports[0], reports[1], difference)
-    write_text(os.path.join(out, "comparison.md"), text + f"\nDate {datetime.datetime.now():%Y-%m-%d}, commit {commit()}.\n")
+    write_text(os.path.join(out, "comparison.md"), text + f"\nDate {timestamp()}, commit {git_commit()}.\n")
     write_json(os.path.join(out, "comparison.json"), {"a": names[0], "b": names[1], "difference": difference,
                                                       "pooled_eer": [r["pooled"]["eer"] for r in reports]})
     print(text)

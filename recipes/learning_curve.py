@@ -4,13 +4,14 @@
     python recipes/learning_curve.py hparams/res2net_am_demo.yaml --speakers 4,8,12,16 \
         --data_folder ../shared/data/dev --name res2net_demo_curve [--number_of_epochs=4 --seed=1986 ...]
 
-Trains the same recipe (hparams, overrides, epochs, seed) with recipes/train.py on nested
+Trains the same recipe (hparams, overrides, epochs, seed) as recipes/train.py does on nested
 subsets of the training speakers of <data_folder>/train.csv: one permutation of the
 speakers is drawn from the seed, and the k-speaker subset is its first k speakers, so the
-4-speaker set is inside the 8-speaker set, and so on. Each model is evaluated with
-recipes/eval.py on the same trial list (--trials, default <data_folder>/trials.txt, with
+4-speaker set is inside the 8-speaker set, and so on. Each model is evaluated as
+recipes/eval.py does on the same trial list (--trials, default <data_folder>/trials.txt, with
 --test_annotation, default <data_folder>/test.csv; relative paths in it start from
---data_folder). Every argument this command does not know is passed on to train.py.
+--data_folder). Every argument this command does not know is passed on to train.py. Training
+and evaluation run in this process (custom_modules/training.py, custom_modules/evaluation.py).
 
 Writes (nothing the user made is touched; other files in results/<name>/, e.g. a
 compare.py table, are left alone):
@@ -34,18 +35,18 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
-import subprocess
 import sys
 from typing import Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from custom_modules.atomic import atomic_path, write_json, write_text  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.experiment import file_sha256  # noqa: E402
+from custom_modules.provenance import git_commit, timestamp  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
     LearningCurveError,
     build_report,
@@ -118,14 +119,36 @@ def check_previous(config: Dict, config_path: str, results_folder: str) -> None:
             )
 
 
-def run(cmd: List[str], what: str) -> None:
-    print("$ " + " ".join(cmd), flush=True)
-    code = subprocess.run(cmd).returncode
-    if code != 0:
-        raise SystemExit(
-            f"error: {what} failed (exit code {code}; its messages are above). Fix the cause and run the same "
-            f"command again: finished subsets are kept and training resumes from its last checkpoint."
-        )
+RESUME_HINT = ("Fix the cause and run the same command again: finished subsets are kept and training resumes from "
+               "its last checkpoint.")
+
+
+def train_step(argv: List[str], what: str) -> None:
+    """Train one subset in this process (custom_modules.training.train, what recipes/train.py runs)."""
+    from custom_modules.training import train
+
+    print("training: recipes/train.py " + " ".join(argv), flush=True)
+    try:
+        train(argv)
+    except SystemExit as error:
+        raise SystemExit(f"{error}\nerror: {what} failed. {RESUME_HINT}") from None
+
+
+def evaluate_step(overrides: Dict, what: str) -> None:
+    """Evaluate one subset in this process (custom_modules.evaluation.evaluate, what recipes/eval.py runs)."""
+    from custom_modules.atomic import OutputError
+    from custom_modules.evaluation import evaluate, load_eval_hparams
+    from custom_modules.experiment import ExperimentError
+    from custom_modules.run_lock import FolderBusy
+
+    overrides = dict(overrides)
+    device = overrides.pop("device", None) or "cpu"
+    print("evaluating: recipes/eval.py hparams/eval.yaml " + " ".join(f"--{k}={v}" for k, v in overrides.items()),
+          flush=True)
+    try:
+        evaluate(load_eval_hparams(overrides), device)
+    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+        raise SystemExit(f"error: {what} failed: {error}. {RESUME_HINT}") from None
 
 
 def finished(results_path: str, score_norm: str) -> bool:
@@ -188,13 +211,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     config_path = os.path.join(exp_folder, CONFIG_FILE)
     check_previous(config, config_path, results_folder)
     os.makedirs(exp_folder, exist_ok=True)
-    with open(config_path, "w") as handle:
-        json.dump(config, handle, indent=2)
+    write_json(config_path, config)
 
     train_args = override_args({**overrides, "seed": str(seed)})
     stem = os.path.splitext(os.path.basename(trials))[0]
     norms = ",".join(dict.fromkeys(["none", args.score_norm]))
-    device = [f"--device={overrides['device']}"] if overrides.get("device") else []
+    device = {"device": overrides["device"]} if overrides.get("device") else {}
     points = []
     for count, speakers in nested_subsets(order, counts).items():
         data_k = os.path.join(exp_folder, f"data_{count}spk")
@@ -209,28 +231,23 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"{count} speakers: done already ({results_path}), not retrained", flush=True)
         else:
             print(f"{count} speakers: training on {data_k} -> {out_k}", flush=True)
-            run([sys.executable, os.path.join(ROOT, "recipes", "train.py"), os.path.abspath(args.hparams),
-                 f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args], f"training the {count}-speaker subset")
-            run([sys.executable, os.path.join(ROOT, "recipes", "eval.py"), os.path.join(ROOT, "hparams", "eval.yaml"),
-                 f"--experiment={out_k}", f"--data_folder={data_k}", f"--trials={trials}",
-                 f"--test_annotation={paths['test']}", f"--score_norm={norms}", f"--output_folder={eval_k}", *device],
-                f"evaluating the {count}-speaker subset")
+            train_step([os.path.abspath(args.hparams), f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args],
+                       f"training the {count}-speaker subset")
+            evaluate_step({"experiment": out_k, "data_folder": data_k, "trials": trials, "test_annotation": paths["test"],
+                           "score_norm": norms, "output_folder": eval_k, **device},
+                          f"evaluating the {count}-speaker subset")
         points.append(curve_point(count, speakers, out_k, results_path, args.score_norm))
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     try:
-        report = build_report(args.name, config, points, datetime.datetime.now().isoformat(timespec="seconds"),
-                              commit or "unknown")
+        report = build_report(args.name, config, points, timestamp(), git_commit())
     except LearningCurveError as error:
         raise SystemExit(f"error: {error}") from None
     os.makedirs(results_folder, exist_ok=True)
-    with open(os.path.join(results_folder, "learning_curve.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
-    text = curve_markdown(report)
-    with open(os.path.join(results_folder, "learning_curve.md"), "w") as handle:
-        handle.write(text)
-    plot_learning_curve(points, os.path.join(results_folder, "learning_curve.png"),
-                        title=f"{args.name}: {os.path.basename(args.hparams)}, seed {seed}")
+    text = curve_markdown(report)  # every file through a temporary name; the JSON (what reruns check) last
+    write_text(os.path.join(results_folder, "learning_curve.md"), text)
+    with atomic_path(os.path.join(results_folder, "learning_curve.png")) as png:
+        plot_learning_curve(points, png, title=f"{args.name}: {os.path.basename(args.hparams)}, seed {seed}")
+    write_json(os.path.join(results_folder, "learning_curve.json"), report)
     print(text)
     print(f"outputs in {results_folder}")
 

@@ -29,7 +29,6 @@ import datetime
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -44,6 +43,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from custom_modules.atomic import write_text  # noqa: E402
+from custom_modules.provenance import git_commit  # noqa: E402
 from custom_modules.bootstrap import (  # noqa: E402
     _prepare,
     _run,
@@ -265,8 +265,7 @@ def main() -> None:
     parser.add_argument("--output", default=os.path.join(ROOT, "results", "benchmark_bootstrap.md"))
     args = parser.parse_args()
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = git_commit()
     load_before = os.getloadavg()
     started = time.perf_counter()
     speed, keep = speed_section(args.resamples)

@@ -39,6 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 from custom_modules.atomic import write_text  # noqa: E402
+from custom_modules.provenance import git_commit  # noqa: E402
 
 BEFORE_COMMIT = "92ba226"  # the last commit before Res2Net50's CPU speed work
 ENCODERS = ("res2net50_before", "res2net50", "ecapa")
@@ -144,8 +145,7 @@ def markdown(rows: list, repeats: int) -> str:
                 f"{train['utterances_per_s']:.1f} | {train['peak_rss_gb']:.2f} | {embed['best_s']:.2f} "
                 f"({embed['median_s']:.2f}) | {embed['utterances_per_s']:.1f} | {embed['peak_rss_gb']:.2f} | "
                 f"{ratio_t:.2f} | {ratio_e:.2f} |")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = git_commit()
     import torch
 
     lines += ["", f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "

@@ -41,6 +41,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from custom_modules.atomic import write_text  # noqa: E402
+from custom_modules.provenance import git_commit  # noqa: E402
 from custom_modules.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics  # noqa: E402
 
 P_TARGETS = (0.01, 0.05)
@@ -202,7 +203,7 @@ def report(scale_rows: List[Dict[str, object]], comparison: Dict[str, object], s
     import speechbrain
     import torch
 
-    commit = git("rev-parse", "--short", "HEAD")
+    commit = git_commit()
     dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "custom_modules/metrics.py"], cwd=ROOT).returncode
     theory = 0.5 * math.erfc(D_PRIME / 2 / math.sqrt(2))  # Phi(-d'/2)
     lines = [

@@ -29,6 +29,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from custom_modules.provenance import git_commit  # noqa: E402
+
 VOXCELEB2_UTTERANCES = 1_092_009
 
 
@@ -97,7 +99,7 @@ def main() -> None:
     else:
         gpu_row = ("| VoxCeleb2 epoch, full-size, batch 128 x 2 s, on 1 / 4 / 8 GPUs | | not yet measured: no GPU "
                    "was lent to the session that ran this; rerun with --gpu_step_seconds from a GPU measurement |")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
     text = "\n".join([
         "# Training throughput (Res2Net50 demo config, dev set)",
         "",

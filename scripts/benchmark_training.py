@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import resource
@@ -26,6 +25,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from custom_modules.provenance import git_commit  # noqa: E402
 CONFIGS = [
     ("demo", "hparams/res2net_am_demo.yaml"),
     ("full-size", "hparams/res2net_am.yaml"),
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--measured", default=os.path.join(ROOT, "exp/res2net_am_demo/1986/metrics.jsonl"))
     parser.add_argument("--output", default=os.path.join(ROOT, "results/benchmark_training.md"))
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git_commit()
     lines = [
         "# Training speed and peak memory (Res2Net50 + AM-Softmax, dev set)",
         "",

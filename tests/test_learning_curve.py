@@ -223,13 +223,15 @@ def test_finished_subsets_are_reused_and_another_configuration_is_refused(tiny_d
     --name with another seed is refused before anything is written."""
     calls = []
 
-    def fake_run(cmd, what):  # stands in for train.py / eval.py: eval "writes" its results.json
+    def fake_train(argv, what):  # stands in for training
         calls.append(what)
-        if what.startswith("evaluating"):
-            experiment = next(a.split("=", 1)[1] for a in cmd if a.startswith("--experiment="))
-            fake_subset(experiment, int(what.split()[2].split("-")[0]), 0.25)
 
-    monkeypatch.setattr(recipe, "run", fake_run)
+    def fake_evaluate(overrides, what):  # stands in for the evaluation: "writes" its results.json
+        calls.append(what)
+        fake_subset(overrides["experiment"], int(what.split()[2].split("-")[0]), 0.25)
+
+    monkeypatch.setattr(recipe, "train_step", fake_train)
+    monkeypatch.setattr(recipe, "evaluate_step", fake_evaluate)
     order = speaker_order([r["spk_id"] for r in read_speaker_csv(os.path.join(tiny_dataset, "train.csv"))], 1986)
     for count, eer in ((2, 0.3), (4, 0.2)):
         fake_subset(str(tmp_path / "exp" / "curve" / f"{count}spk" / "1986"), count, eer)
@@ -265,10 +267,12 @@ def test_finished_subsets_are_reused_and_another_configuration_is_refused(tiny_d
 
 
 # ------------------------------------------------------------------ end to end
-def test_failed_step_stops_with_how_to_resume(capsys):
+def test_failed_step_stops_with_how_to_resume(tmp_path):
     with pytest.raises(SystemExit) as error:
-        recipe.run([sys.executable, "-c", "import sys; sys.exit(3)"], "training the 2-speaker subset")
-    assert "training the 2-speaker subset failed (exit code 3" in str(error.value)
+        recipe.train_step(["hparams/res2net_am_demo.yaml", f"--data_folder={tmp_path}/nowhere"],
+                          "training the 2-speaker subset")
+    assert f"{tmp_path}/nowhere/train.csv: CSV not found" in str(error.value)
+    assert "training the 2-speaker subset failed" in str(error.value)
     assert "run the same command again: finished subsets are kept" in str(error.value)
 
 
@@ -278,33 +282,24 @@ def test_command_line_reports_errors(tiny_dataset, tmp_path):
     assert run.returncode == 1 and "9 is more than the 4 training speakers" in run.stderr
 
 
-_RECIPES = {}
-
-
-def run_in_process(cmd, what):
-    """recipes/train.py and eval.py called with the very arguments the learning curve passes
-    them, in this process: the same code without paying their start-up (imports) twice each.
-    SpeechBrain's logging set-up is undone afterwards, so later tests see the logging they had."""
-    assert cmd[0] == sys.executable
-    name = os.path.splitext(os.path.basename(cmd[1]))[0]
-    if name not in _RECIPES:
-        _RECIPES[name] = load_recipe(name)
+@pytest.fixture
+def restore_logging():
+    """SpeechBrain's experiment set-up adds handlers to the root logger; later tests get the
+    logging they had."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    try:
-        _RECIPES[name].main(cmd[2:])
-    finally:
-        for handler in root.handlers:
-            if handler not in handlers:
-                handler.close()
-        root.handlers[:] = handlers
-        root.setLevel(level)
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
-def test_end_to_end_two_subsets_one_epoch_then_resume(tiny_dataset, tmp_path, monkeypatch, capsys):
-    """2 and 4 speakers of the tiny dataset, 1 epoch each, trained and evaluated for real by
-    train.py and eval.py (in this process); the same command again trains nothing."""
-    monkeypatch.setattr(recipe, "run", run_in_process)
+def test_end_to_end_two_subsets_one_epoch_then_resume(tiny_dataset, tmp_path, monkeypatch, capsys, restore_logging):
+    """2 and 4 speakers of the tiny dataset, 1 epoch each, trained and evaluated for real (in
+    this process, the library functions behind train.py and eval.py); the same command again
+    trains nothing."""
     args = recipe_args(tiny_dataset, tmp_path, "--speakers", "2,4", *TINY_TRAIN, "--valid_max_seconds=0.5")
     recipe.main(args)
     report = json.load(open(tmp_path / "results" / "curve" / "learning_curve.json"))
@@ -326,10 +321,11 @@ def test_end_to_end_two_subsets_one_epoch_then_resume(tiny_dataset, tmp_path, mo
     capsys.readouterr()
 
     # the same command again: nothing is trained or evaluated, the report is the same
-    def no_run(cmd, what):
+    def no_run(argv, what):
         raise AssertionError(f"{what} ran again")
 
-    monkeypatch.setattr(recipe, "run", no_run)
+    monkeypatch.setattr(recipe, "train_step", no_run)
+    monkeypatch.setattr(recipe, "evaluate_step", no_run)
     recipe.main(args)
     assert capsys.readouterr().out.count("not retrained") == 2
     assert json.load(open(tmp_path / "results" / "curve" / "learning_curve.json"))["points"] == report["points"]
