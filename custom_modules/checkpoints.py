@@ -117,14 +117,17 @@ def foreign_checkpoint_reason(folder: str, modules: Mapping[str, Any]) -> str:
 def drop_records_after(metrics_file: str, epoch: int) -> int:
     """Remove from a ``metrics.jsonl`` the lines of epochs after ``epoch`` (the epoch of the
     checkpoint a rerun resumes from): a run killed between logging an epoch and saving its
-    checkpoint repeats that epoch, which must not appear twice. Rewritten atomically;
-    returns the number of lines dropped.
+    checkpoint repeats that epoch, which must not appear twice; a line cut short by a kill is
+    dropped too. Rewritten atomically; returns the number of lines dropped.
 
     Example
     -------
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "metrics.jsonl")
     >>> _ = open(path, "w").write('{"epoch": 1}\\n{"epoch": 2}\\n')
+    >>> drop_records_after(path, 1), open(path).read()
+    (1, '{"epoch": 1}\\n')
+    >>> _ = open(path, "a").write('{"epoch": 2, "tra')  # killed while the line was written
     >>> drop_records_after(path, 1), open(path).read()
     (1, '{"epoch": 1}\\n')
     """
@@ -136,7 +139,13 @@ def drop_records_after(metrics_file: str, epoch: int) -> int:
         return 0
     with open(metrics_file) as handle:
         lines = [line for line in handle if line.strip()]
-    kept = [line for line in lines if int(json.loads(line).get("epoch", 0)) <= epoch]
+    def logged_epoch(line: str) -> float:
+        try:
+            return int(json.loads(line).get("epoch", 0))
+        except (ValueError, AttributeError):  # a line cut short by a kill while it was written
+            return float("inf")
+
+    kept = [line for line in lines if logged_epoch(line) <= epoch]
     if len(kept) != len(lines):
         write_text(metrics_file, "".join(kept))
     return len(lines) - len(kept)

@@ -18,6 +18,7 @@ from typing import Any, Dict, NamedTuple, Optional
 
 import torch
 
+from custom_modules.atomic import atomic_path
 from custom_modules.dataio import DataError
 from custom_modules.embedding import EmbeddingExtractor
 
@@ -53,7 +54,7 @@ def write_experiment_record(folder: str, **fields: Any) -> str:
     """Write ``experiment.json`` (paths made absolute) into a training output folder."""
     record = {k: (os.path.abspath(v) if k.endswith(("_folder", "_csv")) and v else v) for k, v in fields.items()}
     path = os.path.join(folder, RECORD)
-    with open(path, "w") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:  # never half-written
         json.dump(record, handle, indent=2, sort_keys=True)
     return path
 

@@ -25,7 +25,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from custom_modules.atomic import write_text
+from custom_modules.atomic import atomic_path, write_text
 from custom_modules.res2net import StatisticsPooling, relative_to_frames
 
 __all__ = ["CepstralStatistics", "NoNormalization", "build_floor_folder"]
@@ -135,7 +135,8 @@ def build_floor_folder(data_folder: str, output: str, train_annotation: Optional
             stats.append(floor.statistics(features(wavs), lens))
     floor.fit_global_statistics(torch.cat(stats))
     os.makedirs(output, exist_ok=True)
-    torch.save(floor.state_dict(), os.path.join(output, "embedding_model.ckpt"))
+    with atomic_path(os.path.join(output, "embedding_model.ckpt")) as path:  # no half-written file on a kill
+        torch.save(floor.state_dict(), path)
     write_text(os.path.join(output, "hyperparams.yaml"), FLOOR_HPARAMS.format(
         n=len(rows), csv=os.path.abspath(csv), rate=sample_rate, n_mfcc=n_mfcc, n_mels=n_mels))
     return len(rows)
