@@ -94,7 +94,9 @@ def check_against_floor(
     -------
     Verdict
         ``worse than no learning``: WARN (EER strictly above the floor's) with the likely
-        causes and the fix, else PASS with the distance to the floor.
+        causes and the fix, else PASS with the distance to the floor. A run of the augmented
+        small-data recipe is not told to use it: its causes are speakers unlike the training
+        ones and too few speakers, its fix joint training or fine-tuning.
 
     Example
     -------
@@ -112,17 +114,31 @@ def check_against_floor(
     floor = f"the no-learning floor's {100 * float(floor_eer):.2f}% (cepstral mean + std, cosine)"
     if float(eer) <= float(floor_eer):
         return Verdict(FLOOR_CHECK_NAME, PASS, f"{figures}, {-gap:.2f} points below {floor}")
+    reason = f"{figures} is {gap:.2f} points above {floor}: the model is worse than learning nothing. Likely causes: "
+    epochs_text = "too few epochs" + (f" ({epochs} trained)" if epochs is not None else "")
+    if augmented and recipe and "smalldata" in str(recipe):  # the small-data recipe is in use already
+        causes = [
+            "trial speakers unlike the training speakers (another language, set of words or recording channel: "
+            f"a model trained on a few speakers of one corpus does not carry over, as the small-data recipe "
+            f"{recipe} did on other corpora)",
+            "too few training speakers",
+            epochs_text,
+        ]
+        fix = ("train on speakers of the trials' own corpus or on many more speakers: joint training (python "
+               "recipes/crossval.py <hparams> --extra_train <their corpus's train.csv>, or one training CSV with both "
+               "corpora), or fine-tuning a model trained on many speakers (python recipes/train.py <hparams> "
+               "--init_from=<model folder> --freeze_encoder_epochs=1); compare over seeds and speaker folds "
+               "(recipes/crossval.py) before trusting a gain")
+        return Verdict(FLOOR_CHECK_NAME, WARN, reason + "; ".join(causes), fix)
     causes = [
-        "too few epochs" + (f" ({epochs} trained)" if epochs is not None else ""),
+        epochs_text,
         "no augmentation" + (" (this run had none)" if augmented is False else
                              " (this run had some)" if augmented else ""),
         "a recipe made for many speakers"
         + (f" ({recipe})" if recipe and "smalldata" not in str(recipe) else ""),
     ]
     return Verdict(
-        FLOOR_CHECK_NAME, WARN,
-        f"{figures} is {gap:.2f} points above {floor}: the model is worse than learning nothing. "
-        f"Likely causes: {'; '.join(causes)}",
+        FLOOR_CHECK_NAME, WARN, reason + "; ".join(causes),
         f"train with the small-data recipe ({SMALL_DATA_RECIPE}: crops, speed classes, noise, babble, "
         f"reverberation, masking) for more epochs, e.g. python recipes/train.py hparams/res2net_am_smalldata.yaml "
         f"--data_folder=<data>; compare over seeds (one seed moves the EER by several points)",

@@ -484,8 +484,15 @@ def test_worse_than_the_floor_names_the_likely_causes_and_the_fix():
                         "(res2net_am_demo)")
     assert "hparams/res2net_am_smalldata.yaml" in v.fix and "more epochs" in v.fix and "seeds" in v.fix
     # facts that are unknown (an exported model) are not invented; a small-data recipe is not blamed
-    v = check_against_floor(0.25, 0.2, recipe="res2net_am_smalldata_e8", augmented=True)
-    assert "too few epochs;" in v.reason and "(this run had some)" in v.reason and "(res2net" not in v.reason
+    v = check_against_floor(0.25, 0.2, recipe="res2net_am_smalldata_e8")
+    assert "too few epochs;" in v.reason and "(res2net" not in v.reason and "small-data recipe (" in v.fix
+    # the augmented small-data recipe already in use (dev-trained models on dsp20): not told to use it again
+    v = check_against_floor(0.2513, 0.12, epochs=12, recipe="res2net_am_smalldata_e12", augmented=True)
+    assert v.status == "WARN" and "13.13 points above" in v.reason
+    assert "trial speakers unlike the training speakers" in v.reason and "too few training speakers" in v.reason
+    assert "too few epochs (12 trained)" in v.reason
+    assert "smalldata.yaml" not in v.fix and "--extra_train" in v.fix and "--init_from" in v.fix
+    assert check_against_floor(0.12, 0.12, recipe="res2net_am_smalldata_e12", augmented=True).status == "PASS"
 
 
 def test_training_recipe_facts_read_the_hparams_without_executing_them(tmp_path):
