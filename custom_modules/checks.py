@@ -983,24 +983,16 @@ class DataRows(NamedTuple):
 def read_data_rows(hparams: dict) -> DataRows:
     """Read the training CSV (and validation/test CSVs) and split them as the recipe does.
 
-    Validation: ``valid_annotation`` if set, else :func:`custom_modules.dataio.split_train_valid`
-    with ``valid_fraction`` and ``seed``. Test: ``test_annotation`` if set, else
+    Splits: :func:`custom_modules.dataio.resolve_splits`, the function train.py uses (a prepared
+    folder's valid.csv included). Test: ``test_annotation`` if set, else
     ``<data_folder>/test.csv`` if it exists. Raises ``DataError`` for unreadable CSVs.
     """
-    from custom_modules.dataio import hold_out_speakers, read_speaker_csv, split_train_valid
+    from custom_modules.dataio import read_speaker_csv, resolve_splits
 
     train_csv = hparams["train_annotation"]
-    # speakers set apart for validation by EER (valid_speakers) are not training speakers
-    train, heldout = hold_out_speakers(
-        read_speaker_csv(train_csv), int(hparams.get("valid_speakers", 0) or 0), int(hparams.get("seed", 1986))
-    )
-    if hparams.get("valid_annotation"):
-        heldout_ids = {r["spk_id"] for r in heldout}
-        valid = [r for r in read_speaker_csv(hparams["valid_annotation"]) if r["spk_id"] not in heldout_ids]
-        valid_source = hparams["valid_annotation"]
-    else:
-        train, valid = split_train_valid(train, float(hparams.get("valid_fraction", 0.1)), int(hparams.get("seed", 1986)))
-        valid_source = f"the held-out split of {os.path.basename(train_csv)}"
+    train, valid, _, valid_source = resolve_splits(
+        train_csv, hparams.get("valid_annotation"), float(hparams.get("valid_fraction", 0.1)),
+        int(hparams.get("seed", 1986)), int(hparams.get("valid_speakers", 0) or 0), hparams.get("data_folder"))
     test_csv = hparams.get("test_annotation") or os.path.join(hparams.get("data_folder", ""), "test.csv")
     test = read_speaker_csv(test_csv) if os.path.isfile(test_csv) else None
     return DataRows(train, valid, test, valid_source, test_csv, train_csv)
@@ -1100,7 +1092,10 @@ def training_audio_verdict(hparams: dict) -> Verdict:
     read once: :mod:`custom_modules.audio_check`)."""
     from custom_modules.audio_check import audio_verdict
 
-    csvs = [hparams["train_annotation"]] + ([hparams["valid_annotation"]] if hparams.get("valid_annotation") else [])
+    from custom_modules.dataio import effective_valid_annotation
+
+    valid_csv = effective_valid_annotation(hparams.get("valid_annotation"), hparams.get("data_folder"))
+    csvs = [hparams["train_annotation"]] + ([valid_csv] if valid_csv else [])
     return audio_verdict(csvs, hparams.get("data_folder", ""), hparams.get("sample_rate"))
 
 

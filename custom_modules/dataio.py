@@ -32,6 +32,9 @@ __all__ = [
     "count_speakers",
     "hold_out_speakers",
     "split_train_valid",
+    "Splits",
+    "effective_valid_annotation",
+    "resolve_splits",
     "resolve_audio_path",
     "load_audio",
     "crop_or_repeat",
@@ -313,6 +316,72 @@ def read_crop(
     return load_audio(path, start + offset, start + offset + num_samples, sample_rate)
 
 
+class Splits(NamedTuple):
+    """Training, closed-set validation and held-out-speaker rows, as the recipe splits them."""
+
+    train: List[Dict[str, str]]
+    valid: List[Dict[str, str]]
+    heldout: List[Dict[str, str]]
+    valid_source: str
+
+
+def effective_valid_annotation(valid_annotation: Optional[str], data_folder: Optional[str]) -> Optional[str]:
+    """The validation CSV a run uses: ``valid_annotation`` when given, else the prepared split
+    ``<data_folder>/valid.csv`` when the folder has one (recipes/prepare.py writes it), else
+    None (utterances of each training speaker are held out).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> effective_valid_annotation(None, folder) is None
+    True
+    >>> _ = open(os.path.join(folder, "valid.csv"), "w").write("ID,wav,spk_id\\n")
+    >>> effective_valid_annotation(None, folder) == os.path.join(folder, "valid.csv")
+    True
+    >>> effective_valid_annotation("mine.csv", folder)
+    'mine.csv'
+    """
+    if valid_annotation:
+        return valid_annotation
+    prepared = os.path.join(data_folder, "valid.csv") if data_folder else None
+    return prepared if prepared and os.path.isfile(prepared) else None
+
+
+def resolve_splits(train_annotation: str, valid_annotation: Optional[str], valid_fraction: float, seed: int,
+                   valid_speakers: int = 0, data_folder: Optional[str] = None) -> Splits:
+    """The one place the training, validation and held-out-speaker rows are decided, for
+    ``recipes/train.py``, its preflight and ``recipes/diagnose.py`` alike.
+
+    ``valid_speakers`` whole speakers are set apart first (:func:`hold_out_speakers`); the
+    validation rows are those of :func:`effective_valid_annotation` (without the held-out
+    speakers), or, without one, ``valid_fraction`` of each remaining speaker's utterances
+    (:func:`split_train_valid`).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "train.csv"), "w").write(
+    ...     "ID,wav,spk_id\\n" + "".join(f"{s}/{i},{s}/{i}.wav,{s}\\n" for s in "ab" for i in range(5)))
+    >>> splits = resolve_splits(os.path.join(folder, "train.csv"), None, 0.2, 1, data_folder=folder)
+    >>> len(splits.train), len(splits.valid), splits.valid_source
+    (8, 2, 'the held-out split of train.csv')
+    >>> _ = open(os.path.join(folder, "valid.csv"), "w").write("ID,wav,spk_id\\na/9,a/9.wav,a\\n")
+    >>> splits = resolve_splits(os.path.join(folder, "train.csv"), None, 0.2, 1, data_folder=folder)
+    >>> len(splits.train), len(splits.valid), os.path.basename(splits.valid_source)
+    (10, 1, 'valid.csv')
+    """
+    train_rows, heldout_rows = hold_out_speakers(read_speaker_csv(train_annotation), int(valid_speakers or 0), seed)
+    valid_csv = effective_valid_annotation(valid_annotation, data_folder)
+    if valid_csv:
+        heldout_ids = {r["spk_id"] for r in heldout_rows}
+        valid_rows = [r for r in read_speaker_csv(valid_csv) if r["spk_id"] not in heldout_ids]
+        return Splits(train_rows, valid_rows, heldout_rows, valid_csv)
+    train_rows, valid_rows = split_train_valid(train_rows, valid_fraction, seed)
+    return Splits(train_rows, valid_rows, heldout_rows, f"the held-out split of {os.path.basename(train_annotation)}")
+
+
 class SpeakerData(NamedTuple):
     """The datasets and label encoder a recipe trains on."""
 
@@ -373,14 +442,10 @@ def speaker_datasets(
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.dataio.encoder import CategoricalEncoder
 
-    train_rows, heldout_rows = hold_out_speakers(read_speaker_csv(train_annotation), valid_speakers, seed)
-    if valid_annotation:
-        valid_rows = read_speaker_csv(valid_annotation)
-        if heldout_rows:
-            heldout_ids = {r["spk_id"] for r in heldout_rows}
-            valid_rows = [r for r in valid_rows if r["spk_id"] not in heldout_ids]
-    else:
-        train_rows, valid_rows = split_train_valid(train_rows, valid_fraction, seed)
+    train_rows, valid_rows, heldout_rows, _ = resolve_splits(train_annotation, valid_annotation, valid_fraction, seed,
+                                                              valid_speakers, data_folder)
+    valid_annotation = effective_valid_annotation(valid_annotation, data_folder)
+    if not valid_annotation:
         if not valid_rows:
             raise DataError(
                 f"{train_annotation}: no speaker has 2 or more utterances, so no closed-set "

@@ -36,7 +36,7 @@ from custom_modules.checkpoints import drop_records_after, foreign_checkpoint_re
 from custom_modules.run_lock import FolderBusy, hold_folder_lock
 from custom_modules.sampling import balanced_corpus_sampler, corpus_of_rows
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight
-from custom_modules.dataio import DataError, read_speaker_csv, speaker_datasets
+from custom_modules.dataio import DataError, effective_valid_annotation, read_speaker_csv, speaker_datasets
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
 from custom_modules.heldout import embed_heldout, pairwise_eer
 from custom_modules.init_from import InitError, load_encoder_state, pretrained_files
@@ -321,10 +321,10 @@ def train(argv) -> str:
             f"error: --debug would write into {hparams['output_folder']}, which holds a training run (metrics.jsonl, "
             f"hyperparams.yaml, checkpoints); pass --output_folder=<another folder> for the debug run"
         )
-    prepared_valid = os.path.join(data_folder, "valid.csv")
-    if not hparams["valid_annotation"] and os.path.isfile(prepared_valid):
-        hparams["valid_annotation"] = prepared_valid  # a recipes/prepare.py folder brings its own split
-        print(f"closed-set validation on {prepared_valid} (the prepared split)")
+    valid_csv = effective_valid_annotation(hparams["valid_annotation"], data_folder)
+    if valid_csv and not hparams["valid_annotation"]:  # a recipes/prepare.py folder brings its own split
+        hparams["valid_annotation"] = valid_csv
+        print(f"closed-set validation on {valid_csv} (the prepared split)")
     verdicts = preflight(hparams)  # the config and data checks of recipes/diagnose.py (no model steps)
     failed = [v for v in verdicts if v.status == FAIL]
     if failed:

@@ -121,3 +121,28 @@ def test_validation_speakers_must_be_training_speakers(tiny_dataset, tmp_path):
     os.makedirs(out)
     with pytest.raises(DataError, match=r"speakers \['stranger'\] are not in"):
         speaker_datasets(tiny_dataset, os.path.join(tiny_dataset, "train.csv"), out, valid_annotation=valid)
+
+
+def test_diagnose_and_training_split_a_prepared_folder_the_same_way(tmp_path):
+    """A recipes/prepare.py folder (train.csv 50 rows, valid.csv 10): training used valid.csv
+    and all 50 training rows while diagnose's preflight split 10% off train.csv (45 / 5).
+    Both now go through dataio.resolve_splits."""
+    from custom_modules.checks import read_data_rows
+    from custom_modules.dataio import speaker_datasets
+
+    folder = tmp_path / "prepared"
+    folder.mkdir()
+    header = "ID,wav,spk_id\n"
+    (folder / "train.csv").write_text(header + "".join(f"s{s}/{i},wav/s{s}/{i}.wav,s{s}\n" for s in range(5) for i in range(10)))
+    (folder / "valid.csv").write_text(header + "".join(f"s{s}/v{i},wav/s{s}/v{i}.wav,s{s}\n" for s in range(5) for i in range(2)))
+    hparams = {"train_annotation": str(folder / "train.csv"), "valid_annotation": None, "valid_fraction": 0.1,
+               "seed": 1986, "valid_speakers": 0, "data_folder": str(folder)}
+    rows = read_data_rows(hparams)
+    assert (len(rows.train), len(rows.valid)) == (50, 10) and rows.valid_source == str(folder / "valid.csv")
+    data = speaker_datasets(str(folder), str(folder / "train.csv"), str(tmp_path / "out"), valid_annotation=None)
+    assert (len(data.train), len(data.valid)) == (50, 10)
+    # without valid.csv both hold out 10% of each speaker's utterances
+    (folder / "valid.csv").unlink()
+    rows = read_data_rows(hparams)
+    data = speaker_datasets(str(folder), str(folder / "train.csv"), str(tmp_path / "out2"), valid_annotation=None)
+    assert (len(rows.train), len(rows.valid)) == (len(data.train), len(data.valid)) == (45, 5)
