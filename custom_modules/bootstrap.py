@@ -79,7 +79,7 @@ from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from custom_modules.metrics import validate_scores
+from custom_modules.metrics import DEFAULT_P_TARGETS, check_costs, validate_scores
 
 __all__ = [
     "speaker_of",
@@ -130,18 +130,8 @@ def _check_costs(p_targets: Sequence[float], c_miss: float, c_fa: float) -> List
     """Validated ``(p_target, c_miss, c_fa)`` settings, one per prior."""
     if isinstance(p_targets, (int, float)):
         p_targets = (p_targets,)
-    c_miss, c_fa = float(c_miss), float(c_fa)
-    if not (c_miss > 0.0 and math.isfinite(c_miss)):
-        raise ValueError(f"c_miss must be a positive finite cost, got {c_miss}")
-    if not (c_fa > 0.0 and math.isfinite(c_fa)):
-        raise ValueError(f"c_fa must be a positive finite cost, got {c_fa}")
-    out = []
-    for p in p_targets:
-        p = float(p)
-        if not 0.0 < p < 1.0:
-            raise ValueError(f"p_target must lie strictly between 0 and 1, got {p}")
-        out.append((p, c_miss, c_fa))
-    return out
+    check_costs(0.5, c_miss, c_fa)  # the costs first, whatever the priors
+    return [check_costs(p, c_miss, c_fa) for p in p_targets]
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -635,7 +625,7 @@ def speaker_bootstrap(
     labels: ArrayLike,
     enrol_speakers: Sequence[Hashable],
     test_speakers: Sequence[Hashable],
-    p_targets: Sequence[float] = (0.01, 0.05),
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
     resamples: int = 1000,
     seed: Optional[int] = 0,
     confidence: float = 0.95,
@@ -759,7 +749,7 @@ def paired_speaker_bootstrap(
     labels: ArrayLike,
     enrol_speakers: Sequence[Hashable],
     test_speakers: Sequence[Hashable],
-    p_targets: Sequence[float] = (0.01, 0.05),
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
     resamples: int = 1000,
     seed: Optional[int] = 0,
     confidence: float = 0.95,
@@ -828,7 +818,7 @@ def seed_averaged_paired_bootstrap(
     labels: ArrayLike,
     enrol_speakers: Sequence[Hashable],
     test_speakers: Sequence[Hashable],
-    p_targets: Sequence[float] = (0.01, 0.05),
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
     resamples: int = 1000,
     seed: Optional[int] = 0,
     confidence: float = 0.95,

@@ -64,7 +64,7 @@ import numpy as np
 from scipy.optimize import isotonic_regression, minimize
 from scipy.special import expit
 
-from custom_modules.metrics import validate_scores
+from custom_modules.metrics import check_costs, validate_scores
 
 __all__ = [
     "LinearCalibration",
@@ -106,14 +106,10 @@ def _check_prior(p_target: float) -> float:
 
 
 def _check_costs(p_target: float, c_miss: float, c_fa: float) -> Tuple[float, float, float]:
-    """Validates the detection-cost settings."""
-    p = _check_prior(p_target)
-    c_miss, c_fa = float(c_miss), float(c_fa)
-    if not (c_miss > 0.0 and math.isfinite(c_miss)):
-        raise ValueError(f"c_miss must be a positive finite cost, got {c_miss}")
-    if not (c_fa > 0.0 and math.isfinite(c_fa)):
-        raise ValueError(f"c_fa must be a positive finite cost, got {c_fa}")
-    return p, c_miss, c_fa
+    """Validates the detection-cost settings (the prior with this module's message, the costs
+    with :func:`custom_modules.metrics.check_costs`)."""
+    _, c_miss, c_fa = check_costs(0.5, c_miss, c_fa)
+    return _check_prior(p_target), c_miss, c_fa
 
 
 def _logit(p: float) -> float:

@@ -33,7 +33,7 @@ import numpy as np
 from custom_modules.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
 from custom_modules.dataio import read_speaker_csv, write_speaker_csv
 from custom_modules.learning_curve import subset_rows
-from custom_modules.metrics import verification_metrics
+from custom_modules.metrics import DEFAULT_P_TARGETS, verification_metrics
 from custom_modules.preparation import make_trials, write_trials
 from custom_modules.scoring import Trial, read_scores
 
@@ -208,7 +208,7 @@ def _pooled_arrays(folds: Sequence[Mapping[str, Any]]):
     return trials, scores, labels, speakers
 
 
-def pool_folds(folds: Sequence[Mapping[str, Any]], p_targets: Sequence[float] = (0.01, 0.05),
+def pool_folds(folds: Sequence[Mapping[str, Any]], p_targets: Sequence[float] = DEFAULT_P_TARGETS,
                resamples: int = 1000, seed: int = 0) -> Dict[str, Any]:
     """Pooled and per-fold verification figures of cross-validated scores.
 
@@ -267,7 +267,7 @@ def pool_folds(folds: Sequence[Mapping[str, Any]], p_targets: Sequence[float] = 
 
 
 def paired_comparison(folds_a: Sequence[Mapping[str, Any]], folds_b: Sequence[Mapping[str, Any]],
-                      p_targets: Sequence[float] = (0.01, 0.05), resamples: int = 1000,
+                      p_targets: Sequence[float] = DEFAULT_P_TARGETS, resamples: int = 1000,
                       seed: int = 0) -> Dict[str, Any]:
     """Paired, fold-matched comparison of two cross-validated recipes: ``metric(a) - metric(b)``
     on their pooled trials, with a speaker bootstrap that draws the same speakers for both.

@@ -42,6 +42,7 @@ from custom_modules.plots import plot_det, plot_score_histogram
 from custom_modules.provenance import git_commit, timestamp
 from custom_modules.run_lock import hold_folder_lock
 from custom_modules.scoring import (
+    NORM_METHODS,
     check_trial_ids,
     cohort_statistics,
     cosine_trial_scores,
@@ -53,7 +54,7 @@ from custom_modules.scoring import (
     write_scores,
 )
 
-NORMS = ("none", "z", "t", "s", "as")
+NORMS = NORM_METHODS  # scoring.NORM_METHODS: the one list of score normalisations
 FLOOR_SCORES = "scores_floor.txt"  # the floor's cosine scores on the same trials
 # what an evaluation writes: a rerun into the same folder replaces all of them at once
 EVAL_OUTPUTS = ("scores_*.txt", "results.json", "summary.md", "det.png", "score_hist.png", "embeddings.npz",

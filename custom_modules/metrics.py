@@ -67,6 +67,8 @@ __all__ = [
     "min_detection_cost",
     "verification_metrics",
     "validate_scores",
+    "check_costs",
+    "DEFAULT_P_TARGETS",
 ]
 
 ArrayLike = Union[Sequence[float], np.ndarray]
@@ -142,8 +144,23 @@ def _check_inputs(target_scores: ArrayLike, nontarget_scores: ArrayLike) -> Tupl
     return tgt, non
 
 
-def _check_costs(p_target: float, c_miss: float, c_fa: float) -> Tuple[float, float, float]:
-    """Validates the detection-cost settings."""
+DEFAULT_P_TARGETS = (0.01, 0.05)
+"""The minDCF priors every report uses unless told otherwise (hparams/eval.yaml ``p_targets``)."""
+
+
+def check_costs(p_target: float, c_miss: float, c_fa: float) -> Tuple[float, float, float]:
+    """Validated detection-cost settings ``(p_target, c_miss, c_fa)``: the one check of them
+    (metrics, calibration and the bootstrap all use it).
+
+    Example
+    -------
+    >>> check_costs(0.01, 1, 1)
+    (0.01, 1.0, 1.0)
+    >>> check_costs(1.0, 1, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: p_target must lie strictly between 0 and 1, got 1.0
+    """
     p_target, c_miss, c_fa = float(p_target), float(c_miss), float(c_fa)
     if not 0.0 < p_target < 1.0:
         raise ValueError(f"p_target must lie strictly between 0 and 1, got {p_target}")
@@ -320,7 +337,7 @@ def min_detection_cost(
     >>> r.min_dcf, r.threshold
     (0.5, 1.0)
     """
-    p_target, c_miss, c_fa = _check_costs(p_target, c_miss, c_fa)
+    p_target, c_miss, c_fa = check_costs(p_target, c_miss, c_fa)
     curve = det_curve(target_scores, nontarget_scores)
     return _min_dcf_from_curve(*curve, p_target, c_miss, c_fa)
 
@@ -328,7 +345,7 @@ def min_detection_cost(
 def verification_metrics(
     target_scores: ArrayLike,
     nontarget_scores: ArrayLike,
-    p_targets: Sequence[float] = (0.01, 0.05),
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
     c_miss: float = 1.0,
     c_fa: float = 1.0,
 ) -> Dict[str, object]:
@@ -361,7 +378,7 @@ def verification_metrics(
     >>> m["eer"], m["n_target"], m["min_dcf"][0]["min_dcf"], m["min_dcf"][0]["p_target"]
     (0.0, 2, 0.0, 0.01)
     """
-    settings = [_check_costs(p, c_miss, c_fa) for p in p_targets]
+    settings = [check_costs(p, c_miss, c_fa) for p in p_targets]
     tgt, non = _check_inputs(target_scores, nontarget_scores)
     curve = _det_curve(tgt, non)
     eer = _eer_from_curve(*curve)

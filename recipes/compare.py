@@ -16,7 +16,7 @@ on the same trials (its existing
 results, in the evaluation folder keyed by the trial list's content, are reused; --reeval
 forces a new run); results of different trial lists are never mixed in one table.
 Writes results/<name>/comparison.md and comparison.json (EER with a 95% interval from a
-bootstrap over the trial list's speakers, minDCF at p_target 0.01 and 0.05,
+bootstrap over the trial list's speakers, minDCF at the evaluations' p_targets (hparams/eval.yaml),
 parameters, multiply-accumulates per second of audio, training seconds per epoch,
 embedding extraction speed), det.png with every system, hparams/<system>.yaml (the exact
 hparams each system was trained with) and logs/<system>.metrics.jsonl and
@@ -70,7 +70,7 @@ from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
 from custom_modules.provenance import git_commit, hardware, timestamp  # noqa: E402
 from custom_modules.run_lock import FolderBusy  # noqa: E402
-from custom_modules.scoring import read_scores  # noqa: E402
+from custom_modules.scoring import NORM_METHODS, read_scores  # noqa: E402
 
 
 def system_label(folder: str) -> str:
@@ -186,7 +186,8 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     scores_file = scores_path(folder, results, f"scores_{args.score_norm}.txt")
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
-    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0,
+    p_targets = tuple(results["p_targets"])  # the priors the evaluation measured (hparams/eval.yaml)
+    interval = speaker_bootstrap_trials(trials, scores, p_targets=p_targets, resamples=args.resamples, seed=0,
                                         speaker_map=speaker_map(folder, results, args))
     label = system_label(folder)
     hparams_copy = os.path.join(out_folder, "hparams", label.replace("/", "_") + ".yaml")
@@ -251,8 +252,9 @@ def floor_row(folder: str, args) -> Optional[Dict]:
         return None
     trials, scores = read_scores(scores_path(folder, results, floor["scores_file"]))
     labels = np.array([t.label for t in trials])
-    metrics = verification_metrics(scores[labels == 1], scores[labels == 0], p_targets=(0.01, 0.05))
-    interval = speaker_bootstrap_trials(trials, scores, p_targets=(0.01, 0.05), resamples=args.resamples, seed=0,
+    p_targets = tuple(results["p_targets"])
+    metrics = verification_metrics(scores[labels == 1], scores[labels == 0], p_targets=p_targets)
+    interval = speaker_bootstrap_trials(trials, scores, p_targets=p_targets, resamples=args.resamples, seed=0,
                                         speaker_map=speaker_map(folder, results, args))
     return {
         "system": FLOOR_NAME,
@@ -287,7 +289,7 @@ def floor_warnings(rows: List[Dict]) -> List[str]:
     return lines
 
 
-def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:
+def paired_differences(rows: List[Dict], resamples: int, p_targets) -> List[Dict]:
     """EER difference of every system against the first, with a paired speaker bootstrap
     (the same resampled speakers for both): not significant when the interval holds 0."""
     trials0, scores0, labels0 = rows[0]["_trials"]
@@ -297,7 +299,8 @@ def paired_differences(rows: List[Dict], resamples: int) -> List[Dict]:
         if [(t.enrol, t.test) for t in trials] != [(t.enrol, t.test) for t in trials0]:
             raise SystemExit(f"error: {row['system']} and {rows[0]['system']} were scored on different trial lists")
         paired = paired_speaker_bootstrap(scores, scores0, labels, [t.enrol for t in trials], [t.test for t in trials],
-                                          resamples=resamples, seed=0, speaker_map=rows[0]["_speakers"])
+                                          p_targets=p_targets, resamples=resamples, seed=0,
+                                          speaker_map=rows[0]["_speakers"])
         d = paired["eer_difference"]
         out.append({"system": row["system"], "reference": rows[0]["system"], "eer_difference": d["value"],
                     "interval_95": (d["low"], d["high"]), "significant": bool(paired["significant"])})
@@ -324,7 +327,7 @@ def seed_summary(rows: List[Dict]) -> List[Dict]:
     return summary
 
 
-def seed_averaged_differences(rows: List[Dict], resamples: int) -> List[Dict]:
+def seed_averaged_differences(rows: List[Dict], resamples: int, p_targets) -> List[Dict]:
     """Seed-averaged EER of every system (experiment name) against the first one's, with a
     paired speaker bootstrap in which every run of both systems sees the same resampled
     speakers. Empty unless there are two systems and one of them has several seeds."""
@@ -337,7 +340,7 @@ def seed_averaged_differences(rows: List[Dict], resamples: int) -> List[Dict]:
     runs = {name: [m["_trials"][1] for m in members] for name, members in groups.items()}
     out = []
     for name in names[1:]:
-        res = seed_averaged_paired_bootstrap(runs[name], runs[names[0]], labels0, enrol, test,
+        res = seed_averaged_paired_bootstrap(runs[name], runs[names[0]], labels0, enrol, test, p_targets=p_targets,
                                              resamples=resamples, seed=0, speaker_map=rows[0]["_speakers"])
         d = res["eer_difference"]
         out.append({"system": name, "reference": names[0], "seeds": res["eer_a"]["runs"],
@@ -355,6 +358,7 @@ def dcf_text(row: Dict, p: str) -> str:
 
 def markdown(report: Dict) -> str:
     pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    priors = list(report["systems"][0]["min_dcf"])  # the p_targets, as the rows' keys
     lines = [
         f"# Comparison: {report['name']}",
         "",
@@ -363,9 +367,9 @@ def markdown(report: Dict) -> str:
         f"Intervals: 95%, from a bootstrap over the speakers of the trial list (trials sharing a speaker are not "
         f"independent); with few test speakers they are wide, and that is the honest figure.",
         "",
-        "| system | EER | EER 95% interval | minDCF p=0.01 [95%] | minDCF p=0.05 [95%] | parameters | MACs / s audio | "
-        "epochs | train s / epoch | embedding speed (s audio / s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| system | EER | EER 95% interval | " + "".join(f"minDCF p={p} [95%] | " for p in priors)
+        + "parameters | MACs / s audio | epochs | train s / epoch | embedding speed (s audio / s) |",
+        "|---|---|---|" + "---|" * len(priors) + "---|---|---|---|---|",
     ]
     for r in report["systems"]:
         t = r["training"]
@@ -376,7 +380,7 @@ def markdown(report: Dict) -> str:
         macs = "-" if r["macs_per_second"] is None else f"{r['macs_per_second'] / 1e9:.2f} G"
         lines.append(
             f"| {r['system']} | {pct(r['eer'])} | {pct(low)} - {pct(high)} | "
-            f"{dcf_text(r, '0.01')} | {dcf_text(r, '0.05')} | "
+            + "".join(f"{dcf_text(r, p)} | " for p in priors) +
             f"{r['parameters'] / 1e6:.2f} M | {macs} | {t['epochs'] or '-'} | "
             f"{epoch_seconds} | {speed} |"
         )
@@ -425,7 +429,7 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", help="trial list (default: each experiment's data_folder/trials.txt)")
     parser.add_argument("--test_annotation", help="CSV of the trial utterances (default: data_folder/test.csv)")
     parser.add_argument("--data_folder", help="folder the test CSV's relative paths start from")
-    parser.add_argument("--score_norm", default="none", choices=["none", "z", "t", "s", "as"])
+    parser.add_argument("--score_norm", default="none", choices=list(NORM_METHODS))
     parser.add_argument("--reeval", action="store_true", help="evaluate again even if results exist")
     parser.add_argument("--resamples", type=int, default=1000, help="speaker bootstrap resamples")
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results"))
@@ -461,10 +465,15 @@ def compare(args) -> None:
         listed = "; ".join(f"{r['system']}: {r['trials']} (sha256 {digest[:10]})" for digest, r in trial_lists.items())
         raise SystemExit(f"error: the systems were evaluated on different trial lists ({listed}); "
                          f"pass --trials=<file> to compare them all on one")
+    priors = {tuple(r["min_dcf"]) for r in rows}
+    if len(priors) > 1:
+        raise SystemExit(f"error: the systems' evaluations measured minDCF at different p_targets {sorted(priors)}; "
+                         f"evaluate them with the same hparams/eval.yaml p_targets (--reeval)")
+    p_targets = tuple(float(p) for p in rows[0]["min_dcf"])
     with atomic_path(os.path.join(out_folder, "det.png")) as det:
         plot_det({r["system"]: r.pop("_scores") for r in rows}, det, title=args.name)
-    differences = paired_differences(rows, args.resamples)
-    seed_averaged = seed_averaged_differences(rows, args.resamples)
+    differences = paired_differences(rows, args.resamples, p_targets)
+    seed_averaged = seed_averaged_differences(rows, args.resamples, p_targets)
     for row in rows:
         row.pop("_trials"), row.pop("_speakers")
     commit = git_commit()
@@ -475,6 +484,7 @@ def compare(args) -> None:
         "n_target": rows[0]["n_target"],
         "n_nontarget": rows[0]["n_nontarget"],
         "score_norm": args.score_norm,
+        "p_targets": list(p_targets),
         "systems": rows,
         "across_seeds": seed_summary(rows),
         "paired_differences": differences,

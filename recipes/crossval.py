@@ -56,6 +56,7 @@ from custom_modules.crossval import (  # noqa: E402
 )
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.experiment import file_sha256  # noqa: E402
+from custom_modules.metrics import DEFAULT_P_TARGETS  # noqa: E402
 from custom_modules.provenance import git_commit, project_path, timestamp  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
     LearningCurveError, check_train_overrides, configuration_differences, hparams_seed, override_args, parse_overrides,
@@ -64,7 +65,7 @@ from custom_modules.scoring import Trial  # noqa: E402
 
 CONFIG_FILE = "configuration.json"
 RUN_ONLY_OPTIONS = ("noprogressbar", "device", "num_workers")  # speed or display, not the model
-P_TARGETS = (0.01, 0.05)
+P_TARGETS = DEFAULT_P_TARGETS
 
 
 def parse_args(argv: Optional[List[str]]):

@@ -47,6 +47,7 @@ from custom_modules.atomic import atomic_path, write_json, write_text  # noqa: E
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.experiment import file_sha256  # noqa: E402
 from custom_modules.provenance import git_commit, timestamp  # noqa: E402
+from custom_modules.scoring import NORM_METHODS  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
     LearningCurveError,
     build_report,
@@ -80,7 +81,7 @@ def parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]
     parser.add_argument("--name", required=True, help="results/<name>/ and exp/learning_curve/<name>/ receive the outputs")
     parser.add_argument("--trials", help="trial list (default: <data_folder>/trials.txt)")
     parser.add_argument("--test_annotation", help="CSV of the trial utterances (default: <data_folder>/test.csv)")
-    parser.add_argument("--score_norm", default="none", choices=["none", "z", "t", "s", "as"],
+    parser.add_argument("--score_norm", default="none", choices=list(NORM_METHODS),
                         help="which scores the curve reports (eval.py also computes raw scores)")
     parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "learning_curve"),
                         help="<exp_root>/<name>/ receives the subset data folders and training runs")

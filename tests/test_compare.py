@@ -91,3 +91,24 @@ def test_compare_two_systems_and_two_seeds(tiny_dataset, tmp_path):
     assert "res2net_am_demo/1" in text and "ecapa_aam_demo/1" in text and "Across seeds" in text
     assert "| floor |" in text and "without learning anything about voices" in text
     assert "Seed-averaged EER against res2net_am_demo" in text
+
+
+def test_the_table_has_a_column_per_prior_the_evaluations_measured():
+    """compare.py used to hard-code p_target 0.01 and 0.05 (other eval.yaml priors raised
+    KeyError); its columns now come from the evaluations."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_compare", os.path.join(ROOT, "recipes", "compare.py"))
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    row = {"system": "s/1", "name": "s", "eer": 0.1, "eer_interval_95": (0.05, 0.2),
+           "min_dcf": {"0.001": 0.9, "0.1": 0.5}, "min_dcf_interval_95": {"0.001": (0.8, 1.0), "0.1": (0.4, 0.6)},
+           "parameters": 1e6, "macs_per_second": None, "embedding_audio_seconds_per_second": None,
+           "training": {"epochs": 2, "seconds_per_epoch": None}}
+    report = {"name": "x", "trials": "t.txt", "n_target": 1, "n_nontarget": 1, "score_norm": "none", "systems": [row],
+              "paired_differences": [], "across_seeds": [], "hardware": "h", "date": "d", "commit": "c"}
+    lines = compare.markdown(report).splitlines()
+    header = next(line for line in lines if line.startswith("| system |"))
+    assert "minDCF p=0.001 [95%] | minDCF p=0.1 [95%]" in header and "0.01" not in header
+    assert any(line.startswith("| s/1 | 10.00% | 5.00% - 20.00% | 0.9000 [0.800, 1.000] | 0.5000 [0.400, 0.600] | 1.00 M |")
+               for line in lines)
