@@ -189,6 +189,13 @@ def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000,
         hparams["embedding_model"].load_state_dict(state)
     except Exception as error:
         raise ExperimentError(f"{path}: not a state dict of the embedding_model in hyperparams.yaml ({error})") from error
+    statistics = os.path.join(folder, "mean_var_norm.ckpt")  # written by export.py since the normaliser's
+    if os.path.isfile(statistics) and hasattr(hparams["mean_var_norm"], "_load_statistics_dict"):  # state matters
+        try:
+            hparams["mean_var_norm"]._load_statistics_dict(torch.load(statistics, map_location=device, weights_only=True))
+        except Exception as error:
+            raise ExperimentError(f"{statistics}: not the statistics of the mean_var_norm in hyperparams.yaml "
+                                  f"({error})") from error
     extractor = EmbeddingExtractor(hparams["compute_features"], hparams["mean_var_norm"], hparams["embedding_model"])
     record = {"sample_rate": hparams.get("sample_rate", sample_rate), "data_folder": None, "train_csv": None,
               "pretrained": True}

@@ -4,7 +4,8 @@ The folder has the layout of SpeechBrain's ``spkrec-ecapa-voxceleb``: ``hyperpar
 (feature pipeline, normalisation and encoder exactly as trained, plus ``modules`` and a
 ``pretrainer`` without paths, so ``SpeakerRecognition.from_hparams`` reads
 ``<source>/embedding_model.ckpt`` from the folder itself and downloads nothing), ``embedding_model.ckpt`` (a state
-dict), ``label_encoder.txt``, and ``model_card.json`` (where it came from, and the
+dict), ``mean_var_norm.ckpt`` (the normaliser's statistics: a global normaliser needs them),
+``label_encoder.txt``, and ``model_card.json`` (where it came from, and the
 calibration and decision threshold when given). The custom encoder resolves from
 ``custom_modules``, which must be importable where the model is loaded.
 
@@ -30,6 +31,7 @@ __all__ = ["INFERENCE_KEYS", "export_experiment", "read_model_card"]
 
 INFERENCE_KEYS = ("compute_features", "mean_var_norm", "embedding_model")
 CARD = "model_card.json"
+NORMALIZER_FILE = "mean_var_norm.ckpt"  # the normaliser's statistics (read by load_pretrained)
 
 LOADING_PART = """
 modules:
@@ -43,6 +45,7 @@ modules:
 pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
     loadables:
         embedding_model: !ref <embedding_model>
+        mean_var_norm: !ref <mean_var_norm>
 """
 
 
@@ -130,6 +133,10 @@ def export_experiment(
         with open(os.path.join(staging, "hyperparams.yaml"), "w") as handle:
             handle.write(text)
         torch.save(experiment.extractor.embedding_model.state_dict(), os.path.join(staging, "embedding_model.ckpt"))
+        normalizer = experiment.extractor.mean_var_norm
+        if hasattr(normalizer, "_statistics_dict"):  # SpeechBrain's InputNormalization: a global or
+            # speaker-level normaliser carries statistics learned in training, which the model needs
+            torch.save(normalizer._statistics_dict(), os.path.join(staging, NORMALIZER_FILE))
         encoder_file = os.path.join(experiment.folder, "label_encoder.txt")
         if os.path.isfile(encoder_file):
             shutil.copyfile(encoder_file, os.path.join(staging, "label_encoder.txt"))

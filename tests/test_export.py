@@ -185,3 +185,33 @@ print(json.dumps({{"rows": out, "source": calibrated.decision_source()}}))
         assert score == pytest.approx(cosine, abs=1e-5)  # no calibration stored: the cosine itself
         assert same == (cosine >= stored) and plain_same == (cosine > 0.25)
     assert any(same != plain_same for _, same, plain_same in got["rows"])  # the two rules part somewhere
+
+
+def test_a_global_normalisers_statistics_travel_with_the_export(tiny_dataset, tmp_path):
+    """export.py saved only the encoder: a model trained with a global normaliser lost its
+    mean and std on export (SpeechBrain and load_pretrained then normalised with zeros).
+    The export now carries mean_var_norm.ckpt and both loaders apply it."""
+    import torch
+
+    from custom_modules.experiment import load_experiment, load_pretrained
+
+    hparams = tmp_path / "global.yaml"
+    text = open(os.path.join(ROOT, "hparams", "res2net_am_demo.yaml")).read()
+    assert "norm_type: sentence" in text
+    hparams.write_text(text.replace("norm_type: sentence", "norm_type: global"))
+    experiment, out = str(tmp_path / "exp"), str(tmp_path / "model")
+    trained = run("recipes/train.py", str(hparams), f"--data_folder={tiny_dataset}", f"--output_folder={experiment}",
+                  "--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
+                  "--num_workers=0", "--noprogressbar", "--number_of_epochs=1")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert run("recipes/export.py", f"--experiment={experiment}", f"--output={out}").returncode == 0
+    assert os.path.isfile(os.path.join(out, "mean_var_norm.ckpt"))
+    original, exported = load_experiment(experiment, "last"), load_pretrained(out)
+    mean = original.extractor.mean_var_norm.glob_mean
+    assert float(mean.abs().sum()) > 0  # statistics were learned
+    assert torch.equal(exported.extractor.mean_var_norm.glob_mean, mean)
+    wav = torch.randn(1, 8000)
+    with torch.no_grad():
+        a = original.extractor(wav, torch.ones(1))
+        b = exported.extractor(wav, torch.ones(1))
+    assert torch.allclose(a, b, atol=1e-6)
