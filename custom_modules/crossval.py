@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from custom_modules.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
-from custom_modules.dataio import read_speaker_csv, write_speaker_csv
+from custom_modules.dataio import read_speaker_csv, write_speaker_csv_if_changed
 from custom_modules.learning_curve import subset_rows
 from custom_modules.metrics import DEFAULT_P_TARGETS, verification_metrics
 from custom_modules.preparation import make_trials, write_trials
@@ -108,16 +108,6 @@ def speaker_folds(speakers: Sequence[str], folds: int, seed: int) -> List[List[s
     return [sorted(order[f::folds]) for f in range(folds)]
 
 
-def _write_if_changed(path: str, rows: Sequence[Row]) -> None:
-    if os.path.isfile(path):
-        try:
-            if read_speaker_csv(path) == list(rows):
-                return
-        except ValueError:
-            pass
-    write_speaker_csv(path, list(rows))
-
-
 def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[str], data_folder: str,
                       trials_per_fold: int, seed: int, extra_train: Sequence[Row] = ()) -> Dict[str, str]:
     """Write one fold's data folder, a folder ``recipes/train.py`` and ``eval.py`` take as is.
@@ -173,8 +163,8 @@ def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[
     trials = make_trials(by_speaker, count=trials_per_fold, seed=seed)
     os.makedirs(folder, exist_ok=True)
     paths = {name: os.path.join(folder, f"{name}.csv") for name in ("train", "test")}
-    _write_if_changed(paths["train"], train)
-    _write_if_changed(paths["test"], test)
+    write_speaker_csv_if_changed(paths["train"], train)
+    write_speaker_csv_if_changed(paths["test"], test)
     paths["trials"] = os.path.join(folder, "trials.txt")
     text = "".join(f"{t.label} {t.enrol}.wav {t.test}.wav\n" for t in trials)
     if not (os.path.isfile(paths["trials"]) and open(paths["trials"], encoding="utf-8").read() == text):

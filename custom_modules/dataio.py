@@ -110,6 +110,18 @@ def write_speaker_csv(path: str, rows: List[Dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def write_speaker_csv_if_changed(path: str, rows: List[Dict[str, str]]) -> None:
+    """Write a speaker CSV unless the file already holds exactly these rows (its modification
+    time then stays, and resumable commands see nothing new)."""
+    if os.path.isfile(path):
+        try:
+            if read_speaker_csv(path) == list(rows):
+                return
+        except ValueError:
+            pass
+    write_speaker_csv(path, list(rows))
+
+
 def count_speakers(csv_path: str, held_out: int = 0, classes_per_speaker: int = 1) -> int:
     """Number of classifier classes for a speaker CSV (used by the hparams files).
 

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from custom_modules.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv
+from custom_modules.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv_if_changed
 
 __all__ = [
     "MIN_TRAIN_SPEAKERS",
@@ -250,17 +250,6 @@ def subset_rows(rows: Sequence[Row], speakers: Iterable[str], data_folder: str) 
             for row in rows if row["spk_id"] in keep]
 
 
-def _write_if_changed(path: str, rows: Sequence[Row]) -> None:
-    """Write a speaker CSV unless the file already holds exactly these rows (keeps mtimes)."""
-    if os.path.isfile(path):
-        try:
-            if read_speaker_csv(path) == list(rows):
-                return
-        except ValueError:
-            pass
-    write_speaker_csv(path, list(rows))
-
-
 def write_subset_folder(
     folder: str,
     speakers: Sequence[str],
@@ -315,7 +304,7 @@ def write_subset_folder(
         raise LearningCurveError(f"speakers {missing} have no row in the training CSV of {data_folder}")
     paths: Dict[str, Optional[str]] = {"train": os.path.join(folder, "train.csv"), "valid": None, "test": None}
     os.makedirs(folder, exist_ok=True)
-    _write_if_changed(paths["train"], train)
+    write_speaker_csv_if_changed(paths["train"], train)
     if valid_rows is not None:
         valid = subset_rows(valid_rows, chosen, data_folder)
         if not valid:
@@ -325,10 +314,10 @@ def write_subset_folder(
                 f"or remove it to let train.py hold out utterances itself"
             )
         paths["valid"] = os.path.join(folder, "valid.csv")
-        _write_if_changed(paths["valid"], valid)
+        write_speaker_csv_if_changed(paths["valid"], valid)
     if test_rows is not None:
         paths["test"] = os.path.join(folder, "test.csv")
-        _write_if_changed(paths["test"], subset_rows(test_rows, {r["spk_id"] for r in test_rows}, data_folder))
+        write_speaker_csv_if_changed(paths["test"], subset_rows(test_rows, {r["spk_id"] for r in test_rows}, data_folder))
     return paths
 
 
