@@ -68,7 +68,7 @@ from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
-from custom_modules.provenance import git_commit, hardware, timestamp  # noqa: E402
+from custom_modules.provenance import git_commit, hardware, project_path, timestamp  # noqa: E402
 from custom_modules.run_lock import FolderBusy  # noqa: E402
 from custom_modules.scoring import NORM_METHODS, read_scores  # noqa: E402
 
@@ -494,6 +494,11 @@ def compare(args) -> None:
         "date": timestamp(),
         "commit": commit,
     }
+    # written with paths relative to the project: the committed report stays true on another checkout
+    report["trials"] = project_path(report["trials"])
+    for row in rows:
+        row["trials"] = project_path(row["trials"])
+        row["folder"] = project_path(row["folder"]) if row.get("folder") else row.get("folder")
     write_json(os.path.join(out_folder, "comparison.json"), report)
     text = markdown(report)
     write_text(os.path.join(out_folder, "comparison.md"), text)

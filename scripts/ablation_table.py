@@ -40,8 +40,11 @@ def main(folder: str) -> None:
     paired = {p["system"]: p for p in comparison["paired_differences"]}
     print("| row | EER [95%] | paired vs row 0 [95%] | EER, AS-norm | minDCF p=0.01 | checkpoint epoch | train acc |")
     print("|---|---|---|---|---|---|---|")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trials = os.path.join(root, comparison["trials"])  # comparison.json paths are relative to the project
     for system in comparison["systems"]:
-        evaluation = default_eval_folder(system["folder"], comparison["trials"])  # keyed by the trial list
+        system["folder"] = os.path.join(root, system["folder"])
+        evaluation = default_eval_folder(system["folder"], trials)  # keyed by the trial list
         with open(os.path.join(evaluation, "results.json")) as handle:
             results = json.load(handle)
         low, high = system["eer_interval_95"]

@@ -14,5 +14,5 @@ pretrained="exp/cross/${system}_smalldata_dsp20_e12/$seed"
 [ -d "$pretrained/save" ] || { echo "error: $pretrained not found: run scripts/run_cross_corpus.sh first" >&2; exit 2; }
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" recipes/crossval.py "hparams/${system}_smalldata.yaml" --data_folder "$data" \
     --name "${system}_finetune_dsp20_e8" --output_root "${OUTPUT_ROOT:-exp/crossval/results}" \
-    --extra_test exp/cross/dsp20_data --init_from="$(cd "$pretrained" && pwd)" --freeze_encoder_epochs=1 \
+    --extra_test exp/cross/dsp20_data --init_from="$pretrained" --freeze_encoder_epochs=1 \
     --lr=0.0005 --final_lr=0.00005 --number_of_epochs=8 --seed="$seed" --noprogressbar
