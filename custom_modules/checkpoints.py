@@ -149,3 +149,45 @@ def drop_records_after(metrics_file: str, epoch: int) -> int:
     if len(kept) != len(lines):
         write_text(metrics_file, "".join(kept))
     return len(lines) - len(kept)
+
+
+def save_files_atomically(checkpointer) -> None:
+    """Make every file of a SpeechBrain checkpoint go to a temporary name and be renamed into
+    place (``atomic.atomic_path``): a run killed while saving leaves no truncated
+    ``embedding_model.ckpt`` or optimizer state, only files that are whole or absent (and
+    :func:`set_aside_incomplete` sets a checkpoint with absent files aside). Wraps the
+    custom hooks already registered, and the type's default hook otherwise.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> folder = tempfile.mkdtemp()
+    >>> checkpointer = Checkpointer(folder, recoverables={"model": torch.nn.Linear(2, 2)})
+    >>> save_files_atomically(checkpointer)
+    >>> saved = checkpointer.save_checkpoint()
+    >>> sorted(os.listdir(saved.path))
+    ['CKPT.yaml', 'model.ckpt']
+    """
+    from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS, get_default_hook
+
+    def atomic(hook):
+        def save(obj, path):
+            folder, base = os.path.split(str(path))
+            root, ext = os.path.splitext(base)
+            tmp = os.path.join(folder, f".{root}.saving-{os.getpid()}{ext}")  # same extension for the hook
+            try:
+                hook(obj, tmp)
+                if os.path.exists(tmp):  # SpeechBrain's hooks write on the main process only (DDP)
+                    os.replace(tmp, str(path))
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        save.atomic = True
+        return save
+
+    for name, obj in checkpointer.recoverables.items():
+        hook = checkpointer.custom_save_hooks.get(name) or get_default_hook(obj, DEFAULT_SAVE_HOOKS)
+        if hook is not None and not getattr(hook, "atomic", False):
+            checkpointer.custom_save_hooks[name] = atomic(hook)
+

@@ -32,7 +32,9 @@ from custom_modules.allocator import bound_onednn_cache, peak_resident_gib
 from custom_modules.atomic import OutputError
 from custom_modules.output_safety import refuse_output_over
 from custom_modules.augmentation import random_batch_crop
-from custom_modules.checkpoints import drop_records_after, foreign_checkpoint_reason, set_aside_incomplete
+from custom_modules.checkpoints import (
+    drop_records_after, foreign_checkpoint_reason, save_files_atomically, set_aside_incomplete,
+)
 from custom_modules.run_lock import FolderBusy, hold_folder_lock
 from custom_modules.sampling import balanced_corpus_sampler, corpus_of_rows
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight
@@ -419,6 +421,7 @@ def train(argv) -> str:
             torch_save(obj, path)
 
         checkpointer.custom_save_hooks["classifier"] = save_or_die
+    save_files_atomically(checkpointer)  # every checkpoint file whole or absent (after the test hook above)
     loader_options = [dict(hparams["train_dataloader_options"]), dict(hparams["valid_dataloader_options"])]
     if hparams.get("balance_corpora"):  # joint training: every corpus the same share of each epoch
         try:

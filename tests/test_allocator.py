@@ -38,7 +38,10 @@ def test_the_recipes_switch_the_onednn_cache_off_unless_the_user_sized_it(monkey
     assert bound_onednn_cache() == "0" and os.environ[ONEDNN_CACHE_ENV] == "0"
     monkeypatch.setenv(ONEDNN_CACHE_ENV, "64")
     assert bound_onednn_cache() == "64"  # a value the user set is kept
-    for recipe in ("train.py", "eval.py"):
-        text = open(os.path.join(ROOT, "recipes", recipe)).read()
-        main = text[text.index("def main("):]
+    for path, entry in (("custom_modules/training.py", "def train("), ("recipes/eval.py", "def main(")):
+        text = open(os.path.join(ROOT, path)).read()
+        main = text[text.index(entry):]
+        if main.split("\n", 1)[1].lstrip().startswith('"""'):  # past the docstring
+            opening = main.index('"""')
+            main = main[main.index('"""', opening + 3) + 3:]
         assert main.index("bound_onednn_cache()") < main.index("hparams")  # before any model exists
