@@ -190,8 +190,22 @@ def read_pooled_scores(path: str):
     return [folds[k] for k in sorted(folds)]
 
 
-def run(argv: Optional[List[str]]) -> None:
+def evaluate_fold(overrides: Dict[str, str], device: str) -> None:
+    """Raw cosine scores of one fold's model on one trial list, in this process (what
+    recipes/eval.py runs); errors end the command with one line."""
+    from custom_modules.atomic import OutputError
     from custom_modules.evaluation import evaluate, load_eval_hparams
+    from custom_modules.experiment import ExperimentError
+    from custom_modules.run_lock import FolderBusy
+
+    try:
+        evaluate(load_eval_hparams({**overrides, "score_norm": "none", "bootstrap_resamples": 0}), device)
+    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+        raise SystemExit(f"error: evaluating {overrides['experiment']}: {error} (rerun the same command: finished "
+                         f"folds are kept)") from None
+
+
+def run(argv: Optional[List[str]]) -> None:
     from custom_modules.training import train
 
     args, extra = parse_args(argv)
@@ -252,18 +266,16 @@ def run(argv: Optional[List[str]]) -> None:
         else:
             print(f"fold {k + 1}/{args.folds}: test speakers {', '.join(test_speakers)}; training -> {out_k}", flush=True)
             train([os.path.abspath(args.hparams), f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args])
-            evaluate(load_eval_hparams({"experiment": out_k, "data_folder": data_k, "trials": paths["trials"],
-                                        "test_annotation": paths["test"], "score_norm": "none",
-                                        "output_folder": eval_k, "bootstrap_resamples": 0}), device)
+            evaluate_fold({"experiment": out_k, "data_folder": data_k, "trials": paths["trials"],
+                           "test_annotation": paths["test"], "output_folder": eval_k}, device)
         with open(results_path) as handle:
             results = json.load(handle)
         fold_scores.append(read_fold_scores(k, os.path.join(eval_k, "scores_none.txt"), paths["test"]))
         for t in extra_tests:  # the fold's model on another trial list (cheap: no training)
             extra_eval = os.path.join(out_k, "eval", t["name"])
             if not fold_done(os.path.join(extra_eval, "results.json"), t["trials"]):
-                evaluate(load_eval_hparams({"experiment": out_k, "data_folder": t["folder"], "trials": t["trials"],
-                                            "test_annotation": t["test"], "score_norm": "none",
-                                            "output_folder": extra_eval, "bootstrap_resamples": 0}), device)
+                evaluate_fold({"experiment": out_k, "data_folder": t["folder"], "trials": t["trials"],
+                               "test_annotation": t["test"], "output_folder": extra_eval}, device)
             with open(os.path.join(extra_eval, "results.json")) as handle:
                 extra = json.load(handle)
             t.setdefault("fold_eer", []).append(extra["systems"]["none"]["eer"])
