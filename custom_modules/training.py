@@ -121,11 +121,25 @@ class SpeakerBrain(sb.Brain):
             key: torch.zeros((), dtype=torch.float64, device=self.device)
             for key in ("loss_sum", "correct", "total")
         }
+        if stage == sb.Stage.TRAIN and getattr(self, "balanced_sampler", None) is not None:
+            self.report_balanced_draws(self.current_epoch)
         if stage == sb.Stage.TRAIN:
             self.freeze_encoder(self.current_epoch <= int(getattr(self.hparams, "freeze_encoder_epochs", 0) or 0))
             self.stage_start_time = time.time()
             # > 0 only when this epoch resumes from an intra-epoch checkpoint (--ckpt_interval_minutes)
             self.resumed_after_step = int(getattr(self, "step", 0))
+
+    def report_balanced_draws(self, epoch: int) -> None:
+        """New draws every epoch (the sampler is seeded by seed + epoch, also on resume), and
+        what they hold: each corpus's share and a digest that differs between epochs."""
+        sampler = self.balanced_sampler
+        sampler.set_epoch(epoch)
+        draws = list(iter(sampler))
+        shares = Counter(self.balanced_corpora[i] for i in draws)
+        digest = hashlib.sha256(str(draws).encode()).hexdigest()[:10]
+        sb.utils.distributed.run_on_main(lambda: print(
+            f"epoch {epoch}: balanced draws " + ", ".join(f"{c} {100 * n / len(draws):.0f}%" for c, n in sorted(shares.items()))
+            + f" (draws {digest})"))
 
     def freeze_encoder(self, frozen: bool) -> None:
         """Fine-tuning's first stage: the encoder takes no gradient (the new head trains alone)
@@ -430,6 +444,7 @@ def train(argv) -> str:
             raise SystemExit(f"error: {error}") from None
         loader_options[0].pop("shuffle", None)
         loader_options[0]["sampler"] = balanced_corpus_sampler(corpora, int(hparams.get("seed", 0)))
+        brain.balanced_sampler, brain.balanced_corpora = loader_options[0]["sampler"], corpora
         counts = Counter(corpora)
         sb.utils.distributed.run_on_main(lambda: print(
             f"balance_corpora: {len(corpora)} draws per epoch, with replacement, each of {len(counts)} corpora "

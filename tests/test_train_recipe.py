@@ -381,3 +381,29 @@ def test_an_encoder_of_another_architecture_is_one_line_naming_the_keys(tiny_dat
     assert "in the file" in last and "in the recipe" in last and "Traceback" not in run.stderr
     run = train(tiny_dataset, str(tmp_path / "none"), f"--init_from={tmp_path}/nowhere", "--debug")
     assert run.returncode != 0 and f"--init_from {tmp_path}/nowhere: no such folder" in run.stderr
+
+
+def test_balanced_corpora_draw_every_corpus_equally_and_anew_each_epoch(tiny_dataset, tmp_path):
+    """balance_corpora: True with a 'corpus' column (16 utterances of one corpus, 4 of another):
+    each epoch draws about half from each, and epoch 2 draws differently from epoch 1 (the
+    sampler is seeded by seed + epoch; without set_epoch every epoch repeated the same draws)."""
+    import csv
+
+    rows = list(csv.DictReader(open(os.path.join(tiny_dataset, "train.csv"))))
+    for i, row in enumerate(rows):
+        row["corpus"] = "small" if row["spk_id"] == "spk3" else "big"
+    data = tmp_path / "joint"
+    data.mkdir()
+    with open(data / "train.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "wav": os.path.join(tiny_dataset, r["wav"])} for r in rows)
+    run = train(str(data), str(tmp_path / "exp"), "--balance_corpora=True", "--number_of_epochs=2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [line for line in run.stdout.splitlines() if ": balanced draws " in line]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1", "epoch 2"]
+    digests = {line.rsplit("(draws ", 1)[1] for line in lines}
+    assert len(digests) == 2  # new draws each epoch
+    for line in lines:
+        shares = dict(part.rsplit(" ", 1) for part in line.split("balanced draws ")[1].split(" (")[0].split(", "))
+        assert abs(int(shares["small"].rstrip("%")) - 50) <= 35  # 5 of 20 utterances, drawn about half the time
