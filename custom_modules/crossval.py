@@ -351,7 +351,8 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
                      + " | ".join(f"{d['min_dcf']:.4f}" for d in f["min_dcf"])
                      + f" | {f['n_target']} / {f['n_nontarget']} |")
     for extra in report.get("extra_test") or []:
-        floor = "" if extra.get("floor_eer") is None else f"; its no-learning floor {_pct(extra['floor_eer'])}"
+        floor = ("" if extra.get("floor_eer") is None
+                 else f"; the no-learning floor, fitted on each fold's training set, {_pct(extra['floor_eer'])} on average")
         lines += ["", f"Every fold's model on `{extra['trials']}`: EER " + ", ".join(_pct(e) for e in extra["fold_eer"])
                   + f" (mean {_pct(extra['mean_eer'])}){floor}."]
     lines += ["", f"Mean of the fold EERs {_pct(report['mean_fold_eer'])} (std over folds "

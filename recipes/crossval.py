@@ -279,7 +279,7 @@ def run(argv: Optional[List[str]]) -> None:
             with open(os.path.join(extra_eval, "results.json")) as handle:
                 extra = json.load(handle)
             t.setdefault("fold_eer", []).append(extra["systems"]["none"]["eer"])
-            t["floor_eer"] = (extra.get("floor") or {}).get("eer")
+            t.setdefault("fold_floor_eer", []).append((extra.get("floor") or {}).get("eer"))
         floor_path = os.path.join(eval_k, "scores_floor.txt")
         if os.path.isfile(floor_path):
             floor_scores.append(read_fold_scores(k, floor_path, paths["test"]))
@@ -293,7 +293,10 @@ def run(argv: Optional[List[str]]) -> None:
         report["floor"] = pool_folds(floor_scores, p_targets=P_TARGETS, resamples=args.resamples)["pooled"]
     if extra_tests:
         report["extra_test"] = [{"trials": project_path(t["trials"]), "fold_eer": t["fold_eer"],
-                                 "mean_eer": sum(t["fold_eer"]) / len(t["fold_eer"]), "floor_eer": t["floor_eer"]}
+                                 "mean_eer": sum(t["fold_eer"]) / len(t["fold_eer"]),
+                                 "fold_floor_eer": t["fold_floor_eer"],  # each fold's floor: its own training set
+                                 "floor_eer": (None if None in t["fold_floor_eer"]
+                                               else sum(t["fold_floor_eer"]) / len(t["fold_floor_eer"]))}
                                 for t in extra_tests]
     report.update({"name": args.name, "configuration": config, "scores": "scores.txt",
                    "date": timestamp(), "commit": git_commit()})

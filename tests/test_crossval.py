@@ -185,6 +185,8 @@ def test_joint_training_adds_another_corpus_to_every_fold_balances_it_and_scores
         extra = report["extra_test"][0]
         assert extra["trials"] == os.path.relpath(os.path.join(other, "trials.txt"), ROOT) and len(extra["fold_eer"]) == 3
         assert extra["mean_eer"] == pytest.approx(np.mean(extra["fold_eer"]))
+        assert len(extra["fold_floor_eer"]) == 3  # each fold's floor, fitted on that fold's training set
+        assert extra["floor_eer"] == pytest.approx(np.mean(extra["fold_floor_eer"]))
         # a cross-validated speaker in the extra corpus would be trained on in its own fold: refused
         clash = str(tmp_path / "clash.csv")
         rows = open(os.path.join(tiny_dataset, "train.csv")).read().strip().splitlines()[:3]
