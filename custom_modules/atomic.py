@@ -42,10 +42,11 @@ def ensure_writable_folder(folder: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str) -> Iterator[str]:
+def atomic_path(path: str, only_if_written: bool = False) -> Iterator[str]:
     """Yield a temporary path beside ``path`` (same extension, so writers that pick the
     format from it still work); rename it to ``path`` when the block succeeds, remove it when
-    the block raises.
+    the block raises. With ``only_if_written``, a block that wrote nothing there (a writer
+    that writes on the main process only, under DDP) leaves ``path`` as it was.
 
     Example
     -------
@@ -64,6 +65,8 @@ def atomic_path(path: str) -> Iterator[str]:
     tmp = os.path.join(folder, f".{root}{STAGING_PREFIX}{os.getpid()}{ext}")
     try:
         yield tmp
+        if only_if_written and not os.path.lexists(tmp):
+            return
         try:
             os.replace(tmp, path)
         except OSError as error:

@@ -171,18 +171,13 @@ def save_files_atomically(checkpointer) -> None:
     """
     from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS, get_default_hook
 
+    from custom_modules.atomic import atomic_path
+
     def atomic(hook):
         def save(obj, path):
-            folder, base = os.path.split(str(path))
-            root, ext = os.path.splitext(base)
-            tmp = os.path.join(folder, f".{root}.saving-{os.getpid()}{ext}")  # same extension for the hook
-            try:
+            # SpeechBrain's hooks write on the main process only (DDP): other ranks write nothing
+            with atomic_path(str(path), only_if_written=True) as tmp:
                 hook(obj, tmp)
-                if os.path.exists(tmp):  # SpeechBrain's hooks write on the main process only (DDP)
-                    os.replace(tmp, str(path))
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
         save.atomic = True
         return save
 

@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 import numpy as np
 from hyperpyyaml import load_hyperpyyaml
 
-from custom_modules.atomic import ensure_writable_folder, staged_outputs, write_json, write_text
+from custom_modules.atomic import OutputError, ensure_writable_folder, staged_outputs, write_json, write_text
 from custom_modules.bootstrap import speaker_bootstrap_trials
 from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
 from custom_modules.checks import (
@@ -40,7 +40,7 @@ from custom_modules.metrics import equal_error_rate, verification_metrics
 from custom_modules.output_safety import refuse_output_over
 from custom_modules.plots import plot_det, plot_score_histogram
 from custom_modules.provenance import git_commit, timestamp
-from custom_modules.run_lock import hold_folder_lock
+from custom_modules.run_lock import FolderBusy, hold_folder_lock
 from custom_modules.scoring import (
     NORM_METHODS,
     check_trial_ids,
@@ -53,6 +53,10 @@ from custom_modules.scoring import (
     speaker_mean_cohort,
     write_scores,
 )
+
+EVALUATION_ERRORS = (DataError, ExperimentError, FolderBusy, OutputError, ValueError)
+"""What :func:`evaluate` raises for input the user can fix (the message names it); the
+commands that call it end with that message in one line."""
 
 NORMS = NORM_METHODS  # scoring.NORM_METHODS: the one list of score normalisations
 FLOOR_SCORES = "scores_floor.txt"  # the floor's cosine scores on the same trials

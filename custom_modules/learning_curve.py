@@ -36,6 +36,7 @@ from custom_modules.dataio import read_speaker_csv, resolve_audio_path, write_sp
 __all__ = [
     "MIN_TRAIN_SPEAKERS",
     "FORBIDDEN_OVERRIDES",
+    "RUN_ONLY_OPTIONS",
     "LearningCurveError",
     "parse_speaker_counts",
     "check_speaker_counts",
@@ -62,6 +63,10 @@ below 2: a softmax over one class learns nothing)."""
 
 FORBIDDEN_OVERRIDES = ("data_folder", "output_folder", "train_annotation", "valid_annotation")
 """``train.py`` settings the learning curve sets itself for every subset."""
+
+RUN_ONLY_OPTIONS = ("noprogressbar", "device", "num_workers")
+"""Run options that change speed or display, not the model: left out of a learning curve's or
+cross-validation's configuration, so changing them does not refuse a resume."""
 
 Row = Dict[str, str]
 

@@ -62,14 +62,13 @@ from custom_modules.bootstrap import (  # noqa: E402
 )
 from custom_modules.checks import WARN, is_floor_folder  # noqa: E402
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
-from custom_modules.evaluation import evaluate, load_eval_hparams  # noqa: E402
+from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams  # noqa: E402
 from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
 from custom_modules.metrics import verification_metrics  # noqa: E402
 from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
 from custom_modules.output_safety import refuse_output_over  # noqa: E402
 from custom_modules.plots import plot_det  # noqa: E402
 from custom_modules.provenance import git_commit, hardware, project_path, timestamp  # noqa: E402
-from custom_modules.run_lock import FolderBusy  # noqa: E402
 from custom_modules.scoring import NORM_METHODS, read_scores  # noqa: E402
 
 
@@ -119,7 +118,7 @@ def evaluation(folder: str, args, force: bool = False) -> Dict:
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # its summary; the table below has the figures
             results = evaluate(load_eval_hparams(overrides), "cpu")
-    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+    except EVALUATION_ERRORS as error:
         raise SystemExit(f"error: evaluating {folder} failed: {error}") from None
     return {**results, "_folder": out}
 

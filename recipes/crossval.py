@@ -56,15 +56,16 @@ from custom_modules.crossval import (  # noqa: E402
 )
 from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
 from custom_modules.experiment import file_sha256  # noqa: E402
+from custom_modules.floor_check import training_recipe_facts  # noqa: E402
 from custom_modules.metrics import DEFAULT_P_TARGETS  # noqa: E402
 from custom_modules.provenance import git_commit, project_path, timestamp  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
-    LearningCurveError, check_train_overrides, configuration_differences, hparams_seed, override_args, parse_overrides,
+    RUN_ONLY_OPTIONS, LearningCurveError, check_train_overrides, configuration_differences, hparams_seed, override_args,
+    parse_overrides,
 )
 from custom_modules.scoring import Trial  # noqa: E402
 
 CONFIG_FILE = "configuration.json"
-RUN_ONLY_OPTIONS = ("noprogressbar", "device", "num_workers")  # speed or display, not the model
 P_TARGETS = DEFAULT_P_TARGETS
 
 
@@ -159,15 +160,6 @@ def fold_done(results_path: str, trials_path: str) -> bool:
         return json.load(handle).get("trials_sha256") == file_sha256(trials_path)
 
 
-def last_epoch(experiment: str) -> Optional[int]:
-    path = os.path.join(experiment, "metrics.jsonl")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        epochs = [json.loads(line).get("epoch") for line in handle if line.strip()]
-    return epochs[-1] if epochs else None
-
-
 def write_pooled_scores(path: str, folds) -> None:
     lines = [f"{f['fold']} {t.enrol} {f['speakers'][t.enrol]} {t.test} {f['speakers'][t.test]} {t.label} {s:.6f}\n"
              for f in folds for t, s in zip(f["trials"], f["scores"])]
@@ -193,14 +185,11 @@ def read_pooled_scores(path: str):
 def evaluate_fold(overrides: Dict[str, str], device: str) -> None:
     """Raw cosine scores of one fold's model on one trial list, in this process (what
     recipes/eval.py runs); errors end the command with one line."""
-    from custom_modules.atomic import OutputError
-    from custom_modules.evaluation import evaluate, load_eval_hparams
-    from custom_modules.experiment import ExperimentError
-    from custom_modules.run_lock import FolderBusy
+    from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams
 
     try:
         evaluate(load_eval_hparams({**overrides, "score_norm": "none", "bootstrap_resamples": 0}), device)
-    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+    except EVALUATION_ERRORS as error:
         raise SystemExit(f"error: evaluating {overrides['experiment']}: {error} (rerun the same command: finished "
                          f"folds are kept)") from None
 
@@ -283,7 +272,7 @@ def run(argv: Optional[List[str]]) -> None:
         floor_path = os.path.join(eval_k, "scores_floor.txt")
         if os.path.isfile(floor_path):
             floor_scores.append(read_fold_scores(k, floor_path, paths["test"]))
-        fold_facts.append({"floor_eer": (results.get("floor") or {}).get("eer"), "epochs": last_epoch(out_k),
+        fold_facts.append({"floor_eer": (results.get("floor") or {}).get("eer"), "epochs": training_recipe_facts(out_k)["epochs"],
                            "experiment": project_path(out_k),
                            "checkpoint": os.path.basename(results.get("checkpoint") or "")})
     report = pool_folds(fold_scores, p_targets=P_TARGETS, resamples=args.resamples)

@@ -37,11 +37,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from custom_modules.allocator import bound_onednn_cache  # noqa: E402
-from custom_modules.atomic import OutputError  # noqa: E402
-from custom_modules.dataio import DataError  # noqa: E402
-from custom_modules.evaluation import evaluate  # noqa: E402
-from custom_modules.experiment import ExperimentError  # noqa: E402
-from custom_modules.run_lock import FolderBusy  # noqa: E402
+from custom_modules.evaluation import EVALUATION_ERRORS, evaluate  # noqa: E402
 
 
 def main(argv) -> None:
@@ -51,7 +47,7 @@ def main(argv) -> None:
         hparams = load_hyperpyyaml(fin, overrides)
     try:
         evaluate(hparams, run_opts.get("device") or "cpu")
-    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+    except EVALUATION_ERRORS as error:
         raise SystemExit(f"error: {error}") from None
 
 

@@ -49,6 +49,7 @@ from custom_modules.experiment import file_sha256  # noqa: E402
 from custom_modules.provenance import git_commit, timestamp  # noqa: E402
 from custom_modules.scoring import NORM_METHODS  # noqa: E402
 from custom_modules.learning_curve import (  # noqa: E402
+    RUN_ONLY_OPTIONS,
     LearningCurveError,
     build_report,
     check_no_heldout_speakers,
@@ -69,7 +70,6 @@ from custom_modules.learning_curve import (  # noqa: E402
 
 CONFIG_FILE = "configuration.json"
 OUTPUTS = ("learning_curve.md", "learning_curve.json", "learning_curve.png")
-RUN_ONLY_OPTIONS = ("noprogressbar", "device", "num_workers")  # change speed or display, not the model
 
 
 def parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]]:
@@ -137,10 +137,7 @@ def train_step(argv: List[str], what: str) -> None:
 
 def evaluate_step(overrides: Dict, what: str) -> None:
     """Evaluate one subset in this process (custom_modules.evaluation.evaluate, what recipes/eval.py runs)."""
-    from custom_modules.atomic import OutputError
-    from custom_modules.evaluation import evaluate, load_eval_hparams
-    from custom_modules.experiment import ExperimentError
-    from custom_modules.run_lock import FolderBusy
+    from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams
 
     overrides = dict(overrides)
     device = overrides.pop("device", None) or "cpu"
@@ -148,7 +145,7 @@ def evaluate_step(overrides: Dict, what: str) -> None:
           flush=True)
     try:
         evaluate(load_eval_hparams(overrides), device)
-    except (DataError, ExperimentError, FolderBusy, OutputError, ValueError) as error:
+    except EVALUATION_ERRORS as error:
         raise SystemExit(f"error: {what} failed: {error}. {RESUME_HINT}") from None
 
 
