@@ -43,6 +43,7 @@ from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
 from custom_modules.heldout import embed_heldout, pairwise_eer
 from custom_modules.init_from import InitError, load_encoder_state, pretrained_files
 from custom_modules.experiment import write_experiment_record
+from custom_modules.experiment_directory import create_experiment_directory
 
 
 def parameter_digest(modules: torch.nn.ModuleDict) -> str:
@@ -350,9 +351,7 @@ def train(argv) -> str:
         if verdict.status == WARN:
             print(format_verdict(verdict), file=sys.stderr)
     sb.utils.distributed.ddp_init_group(run_opts)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
-    )
+    create_experiment_directory(hparams["output_folder"], hparams_file, overrides, calling_file=__file__)
     try:
         data = speaker_datasets(
             data_folder=data_folder,
