@@ -21,6 +21,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from custom_modules.atomic import atomic_path
+
 if TYPE_CHECKING:  # imported lazily: SpeechBrain is slow to import
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.dataio.encoder import CategoricalEncoder
@@ -103,8 +105,7 @@ def read_speaker_csv(path: str) -> List[Dict[str, str]]:
 
 def write_speaker_csv(path: str, rows: List[Dict[str, str]]) -> None:
     """Write rows (as read by :func:`read_speaker_csv`) to ``path``, columns in first-row order."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0].keys()))
         writer.writeheader()
         writer.writerows(rows)
@@ -516,10 +517,14 @@ def speaker_datasets(
     for dataset in (train, valid):
         dataset.add_dynamic_item(label_pipeline)
         dataset.set_output_keys(["id", "sig", "spk_id_encoded"])
-    label_encoder.load_or_create(
-        path=os.path.join(output_folder, "label_encoder.txt"),
-        from_iterables=[sorted(train_speakers)],
-    )
+    encoder_path = os.path.join(output_folder, "label_encoder.txt")
+    if sb.utils.distributed.if_main_process() and not os.path.isfile(encoder_path):
+        fresh = CategoricalEncoder()  # SpeechBrain's load_or_create, written atomically
+        fresh.update_from_iterable(sorted(train_speakers))
+        with atomic_path(encoder_path) as tmp:
+            fresh.save(tmp)
+    sb.utils.distributed.ddp_barrier()
+    label_encoder.load(encoder_path)
     if set(label_encoder.lab2ind) != train_speakers:
         raise DataError(
             f"{os.path.join(output_folder, 'label_encoder.txt')} holds {len(label_encoder)} speakers "

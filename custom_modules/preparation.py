@@ -57,6 +57,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional
 import numpy as np
 import soundfile as sf
 
+from custom_modules.atomic import atomic_path
 from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path, split_train_valid, write_speaker_csv
 from custom_modules.scoring import Trial, check_trial_ids, parse_trials
 
@@ -782,7 +783,7 @@ def write_trials(path: str, trials: Iterable[Trial]) -> None:
     >>> write_trials(path, [Trial(1, "a/1", "a/2")]); open(path).read()
     '1 a/1.wav a/2.wav\\n'
     """
-    with open(path, "w", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for trial in trials:
             handle.write(f"{int(trial.label)} {trial.enrol}.wav {trial.test}.wav\n")
 

@@ -63,6 +63,8 @@ from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from custom_modules.atomic import atomic_path
+
 __all__ = [
     "Trial",
     "TrialCounts",
@@ -656,9 +658,7 @@ def write_scores(path: PathLike, trials: Sequence[Trial], scores: ArrayLike) -> 
     values = np.asarray(scores, dtype=np.float64)
     if values.ndim != 1 or values.shape[0] != len(trials):
         raise ValueError(f"scores must be 1-D with one score per trial ({len(trials)}), got shape {values.shape}")
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
+    with atomic_path(os.fspath(path)) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for trial, score in zip(trials, values.tolist()):
             handle.write(f"{trial.enrol} {trial.test} {int(trial.label)} {score:.6f}\n")
 

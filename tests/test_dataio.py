@@ -146,3 +146,28 @@ def test_diagnose_and_training_split_a_prepared_folder_the_same_way(tmp_path):
     rows = read_data_rows(hparams)
     data = speaker_datasets(str(folder), str(folder / "train.csv"), str(tmp_path / "out2"), valid_annotation=None)
     assert (len(rows.train), len(rows.valid)) == (len(data.train), len(data.valid)) == (45, 5)
+
+
+def test_label_encoder_and_split_files_are_written_atomically(tiny_dataset, tmp_path, monkeypatch):
+    """A kill between writing and renaming leaves no label_encoder.txt or split CSV, so the
+    rerun builds them afresh instead of reading a truncated file (issue 17)."""
+    import custom_modules.atomic as atomic
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    out = str(tmp_path / "exp")
+    csv = os.path.join(tiny_dataset, "train.csv")
+
+    def killed(src, dst):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic.os, "replace", killed)
+        with pytest.raises(KeyboardInterrupt):
+            speaker_datasets(tiny_dataset, csv, out, valid_fraction=0.2)
+    assert not os.path.exists(out) or os.listdir(out) == []
+    data = speaker_datasets(tiny_dataset, csv, out, valid_fraction=0.2)
+    reference = CategoricalEncoder()  # what SpeechBrain's load_or_create makes
+    reference.update_from_iterable(sorted({row["spk_id"] for row in read_speaker_csv(csv)}))
+    assert data.label_encoder.lab2ind == reference.lab2ind
+    reloaded = speaker_datasets(tiny_dataset, csv, out, valid_fraction=0.2)  # a resumed run reads it back
+    assert reloaded.label_encoder.lab2ind == reference.lab2ind
