@@ -119,7 +119,7 @@ def export_experiment(
             f"# Speaker embedding model exported by recipes/export.py from {os.path.abspath(experiment.folder)}\n"
             f"# (checkpoint {os.path.basename(experiment.checkpoint)}). Load it with\n"
             f"#   SpeakerRecognition.from_hparams(source=<this folder>, savedir=<a folder>)\n"
-            f"# with the project's custom_modules importable (e.g. PYTHONPATH=<project root>).\n\n"
+            f"# in a Python where this project is installed (scripts/ensure_env.sh: .venv, or pip install -e <project>).\n\n"
         )
         text = _inference_yaml(os.path.join(experiment.folder, "hyperparams.yaml"), header)
         thresholds = (extra_card or {}).get("thresholds")

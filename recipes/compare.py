@@ -45,9 +45,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from custom_modules.atomic import OutputError, atomic_path, write_json, write_text  # noqa: E402
-from custom_modules.experiment import (  # noqa: E402
+from custom_modules.atomic import OutputError, atomic_path, write_json, write_text
+from custom_modules.experiment import (
     RECORD,
     ExperimentError,
     default_eval_folder,
@@ -55,21 +54,21 @@ from custom_modules.experiment import (  # noqa: E402
     is_pretrained_folder,
     load_experiment,
 )
-from custom_modules.bootstrap import (  # noqa: E402
+from custom_modules.bootstrap import (
     paired_speaker_bootstrap,
     seed_averaged_paired_bootstrap,
     speaker_bootstrap_trials,
 )
-from custom_modules.checks import WARN, is_floor_folder  # noqa: E402
-from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
-from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams  # noqa: E402
-from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
-from custom_modules.metrics import verification_metrics  # noqa: E402
-from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
-from custom_modules.output_safety import refuse_output_over  # noqa: E402
-from custom_modules.plots import plot_det  # noqa: E402
-from custom_modules.provenance import git_commit, hardware, project_path, timestamp  # noqa: E402
-from custom_modules.scoring import NORM_METHODS, read_scores  # noqa: E402
+from custom_modules.checks import WARN, is_floor_folder
+from custom_modules.dataio import DataError, read_speaker_csv
+from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams
+from custom_modules.floor_check import check_against_floor, training_recipe_facts
+from custom_modules.metrics import verification_metrics
+from custom_modules.model_cost import count_parameters, macs_per_second
+from custom_modules.output_safety import refuse_output_over
+from custom_modules.plots import plot_det
+from custom_modules.provenance import git_commit, hardware, project_path, timestamp
+from custom_modules.scoring import NORM_METHODS, read_scores
 
 
 def system_label(folder: str) -> str:

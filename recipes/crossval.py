@@ -48,22 +48,21 @@ import sys
 from typing import Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from custom_modules.atomic import write_json, write_text  # noqa: E402
-from custom_modules.crossval import (  # noqa: E402
+from custom_modules.atomic import write_json, write_text
+from custom_modules.crossval import (
     CrossvalError, comparison_markdown, crossval_markdown, paired_comparison, pool_folds, read_fold_scores,
     speaker_folds, write_fold_folder,
 )
-from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
-from custom_modules.experiment import file_sha256  # noqa: E402
-from custom_modules.floor_check import training_recipe_facts  # noqa: E402
-from custom_modules.metrics import DEFAULT_P_TARGETS  # noqa: E402
-from custom_modules.provenance import git_commit, project_path, timestamp  # noqa: E402
-from custom_modules.learning_curve import (  # noqa: E402
+from custom_modules.dataio import DataError, read_speaker_csv
+from custom_modules.experiment import file_sha256
+from custom_modules.floor_check import training_recipe_facts
+from custom_modules.metrics import DEFAULT_P_TARGETS
+from custom_modules.provenance import git_commit, project_path, timestamp
+from custom_modules.learning_curve import (
     RUN_ONLY_OPTIONS, LearningCurveError, check_train_overrides, configuration_differences, hparams_seed, override_args,
     parse_overrides,
 )
-from custom_modules.scoring import Trial  # noqa: E402
+from custom_modules.scoring import Trial
 
 CONFIG_FILE = "configuration.json"
 P_TARGETS = DEFAULT_P_TARGETS

@@ -40,15 +40,14 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.checks import (  # noqa: E402
+from custom_modules.checks import (
     FAIL, OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
     exit_code, format_table, probe_checks, probe_training, read_data_rows, read_label_map, read_training_figures,
     run_config_checks, training_audio_verdict,
 )
-from custom_modules.dataio import DataError  # noqa: E402
-from custom_modules.experiment import checkpoint_epoch  # noqa: E402
-from custom_modules.floor_check import check_against_floor, training_recipe_facts  # noqa: E402
+from custom_modules.dataio import DataError
+from custom_modules.experiment import checkpoint_epoch
+from custom_modules.floor_check import check_against_floor, training_recipe_facts
 
 
 def parse_probe_options(argv):

@@ -28,11 +28,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.audio_check import audio_warnings  # noqa: E402
-from custom_modules.dataio import DataError, read_speaker_csv, row_segments  # noqa: E402
-from custom_modules.embedding import embed_utterances  # noqa: E402
-from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
+from custom_modules.audio_check import audio_warnings
+from custom_modules.dataio import DataError, read_speaker_csv, row_segments
+from custom_modules.embedding import embed_utterances
+from custom_modules.experiment import ExperimentError, load_experiment
 
 AUDIO = (".wav", ".flac")
 Segment = Tuple[str, Optional[int], Optional[int]]

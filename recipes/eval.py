@@ -35,9 +35,8 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.allocator import bound_onednn_cache  # noqa: E402
-from custom_modules.evaluation import EVALUATION_ERRORS, evaluate  # noqa: E402
+from custom_modules.allocator import bound_onednn_cache
+from custom_modules.evaluation import EVALUATION_ERRORS, evaluate
 
 
 def main(argv) -> None:

@@ -20,9 +20,8 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
-from custom_modules.export import export_experiment  # noqa: E402
+from custom_modules.experiment import ExperimentError, load_experiment
+from custom_modules.export import export_experiment
 
 
 def thresholds_from_results(path: str) -> dict:

@@ -18,9 +18,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.dataio import DataError  # noqa: E402
-from custom_modules.floor import build_floor_folder  # noqa: E402
+from custom_modules.dataio import DataError
+from custom_modules.floor import build_floor_folder
 
 
 def main(argv=None) -> None:

@@ -42,13 +42,12 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from custom_modules.atomic import atomic_path, write_json, write_text  # noqa: E402
-from custom_modules.dataio import DataError, read_speaker_csv  # noqa: E402
-from custom_modules.experiment import file_sha256  # noqa: E402
-from custom_modules.provenance import git_commit, timestamp  # noqa: E402
-from custom_modules.scoring import NORM_METHODS  # noqa: E402
-from custom_modules.learning_curve import (  # noqa: E402
+from custom_modules.atomic import atomic_path, write_json, write_text
+from custom_modules.dataio import DataError, read_speaker_csv
+from custom_modules.experiment import file_sha256
+from custom_modules.provenance import git_commit, timestamp
+from custom_modules.scoring import NORM_METHODS
+from custom_modules.learning_curve import (
     RUN_ONLY_OPTIONS,
     LearningCurveError,
     build_report,

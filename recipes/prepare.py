@@ -23,8 +23,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.preparation import FORMATS, DataError, PrepareOptions, prepare  # noqa: E402
+from custom_modules.preparation import FORMATS, DataError, PrepareOptions, prepare
 
 
 class _Help(argparse.HelpFormatter):

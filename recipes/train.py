@@ -36,8 +36,7 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.training import train  # noqa: E402
+from custom_modules.training import train
 
 if __name__ == "__main__":
     train(sys.argv[1:])

@@ -23,12 +23,11 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.audio_check import audio_warnings  # noqa: E402
-from custom_modules.dataio import DataError, load_audio  # noqa: E402
-from custom_modules.embedding import embed_utterances  # noqa: E402
-from custom_modules.experiment import ExperimentError, load_experiment  # noqa: E402
-from custom_modules.export import read_model_card  # noqa: E402
+from custom_modules.audio_check import audio_warnings
+from custom_modules.dataio import DataError, load_audio
+from custom_modules.embedding import embed_utterances
+from custom_modules.experiment import ExperimentError, load_experiment
+from custom_modules.export import read_model_card
 
 
 def unit(v: np.ndarray) -> np.ndarray:

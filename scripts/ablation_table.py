@@ -15,8 +15,7 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.experiment import checkpoint_epoch, default_eval_folder  # noqa: E402
+from custom_modules.experiment import checkpoint_epoch, default_eval_folder
 
 CHANGES = {
     "demo": "0: demo recipe (nothing added)",

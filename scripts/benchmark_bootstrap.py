@@ -39,12 +39,9 @@ import scipy
 from scipy.stats import norm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from custom_modules.atomic import write_text  # noqa: E402
-from custom_modules.provenance import git_commit  # noqa: E402
-from custom_modules.bootstrap import (  # noqa: E402
+from custom_modules.atomic import write_text
+from custom_modules.provenance import git_commit
+from custom_modules.bootstrap import (
     _prepare,
     _run,
     speaker_bootstrap,

@@ -36,10 +36,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-from custom_modules.atomic import write_text  # noqa: E402
-from custom_modules.provenance import git_commit  # noqa: E402
+from custom_modules.atomic import write_text
+from custom_modules.provenance import git_commit
 
 BEFORE_COMMIT = "92ba226"  # the last commit before Res2Net50's CPU speed work
 ENCODERS = ("res2net50_before", "res2net50", "ecapa")

@@ -37,12 +37,9 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from custom_modules.atomic import write_text  # noqa: E402
-from custom_modules.provenance import git_commit  # noqa: E402
-from custom_modules.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics  # noqa: E402
+from custom_modules.atomic import write_text
+from custom_modules.provenance import git_commit
+from custom_modules.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics
 
 P_TARGETS = (0.01, 0.05)
 D_PRIME = 2.0  # target mean; the theoretical EER of N(2,1) vs N(0,1) is Phi(-1)

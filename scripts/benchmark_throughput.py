@@ -28,8 +28,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from custom_modules.provenance import git_commit  # noqa: E402
+from custom_modules.provenance import git_commit
 
 VOXCELEB2_UTTERANCES = 1_092_009
 

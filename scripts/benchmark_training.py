@@ -25,8 +25,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from custom_modules.provenance import git_commit  # noqa: E402
+from custom_modules.provenance import git_commit
 CONFIGS = [
     ("demo", "hparams/res2net_am_demo.yaml"),
     ("full-size", "hparams/res2net_am.yaml"),

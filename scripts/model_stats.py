@@ -17,8 +17,7 @@ import sys
 
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from custom_modules.model_cost import count_parameters, macs_per_second  # noqa: E402
+from custom_modules.model_cost import count_parameters, macs_per_second
 
 
 def describe(name: str, model: nn.Module, features: int) -> str:

@@ -10,9 +10,6 @@ import pytest
 import soundfile as sf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 DEV_DATA = os.path.join(ROOT, "..", "shared", "data", "dev")
 
 

@@ -46,7 +46,7 @@ emb = m.encode_batch(sig[None], torch.ones(1)).reshape(-1).tolist()
 score, _ = m.verify_files({files[0]!r}, {files[1]!r}, savedir={str(tmp_path / 'audio')!r})
 print(json.dumps({{"emb": emb, "score": float(score)}}))
 """
-    env = {**os.environ, "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1"}
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HF_HUB_OFFLINE": "1"}  # installed package
     result = run("-c", script, cwd=str(tmp_path), env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])
@@ -174,7 +174,7 @@ for k, (x, y) in enumerate({[(files[a], files[b]) for a, b in pairs]!r}):
     out.append([float(score), bool(same), bool(plain_same)])
 print(json.dumps({{"rows": out, "source": calibrated.decision_source()}}))
 """
-    env = {**os.environ, "PYTHONPATH": ROOT, "HF_HUB_OFFLINE": "1"}
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HF_HUB_OFFLINE": "1"}  # installed package
     result = run("-c", script, cwd=str(tmp_path), env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])

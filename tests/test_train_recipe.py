@@ -214,9 +214,9 @@ def test_debug_never_writes_into_a_trained_folder(tiny_dataset, tmp_path):
 def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tiny_dataset, tmp_path):
     out = str(tmp_path / "exp")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
-         "from custom_modules.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[2]); "
-         "print('held', flush=True); time.sleep(120)", ROOT, out],
+        [sys.executable, "-c", "import sys, time; "
+         "from custom_modules.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(120)", out],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
