@@ -95,9 +95,7 @@ class MarginSchedule:
         if kind not in ("linear", "exp"):
             raise ValueError(f"MarginSchedule kind must be 'linear' or 'exp', got {kind!r}")
         if end_epoch < start_epoch:
-            raise ValueError(
-                f"MarginSchedule end_epoch ({end_epoch}) is before start_epoch ({start_epoch})"
-            )
+            raise ValueError(f"MarginSchedule end_epoch ({end_epoch}) is before start_epoch ({start_epoch})")
         self.final_margin = float(final_margin)
         self.start_epoch = float(start_epoch)
         self.end_epoch = float(end_epoch)
@@ -153,8 +151,10 @@ class AMSoftmax(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
-            raise TypeError(f"num_classes={num_classes!r}: give a whole number of classes (training speakers x "
-                            f"speeds), e.g. --num_classes=48, or leave it out to count them in the CSV")
+            raise TypeError(
+                f"num_classes={num_classes!r}: give a whole number of classes (training speakers x "
+                f"speeds), e.g. --num_classes=48, or leave it out to count them in the CSV"
+            )
         if num_classes < 2:
             raise ValueError(f"AMSoftmax needs at least 2 classes, got num_classes={num_classes}")
         if scale <= 0:
@@ -244,10 +244,7 @@ class AMSoftmax(nn.Module):
         return AMSoftmaxOutput(loss, correct, total)
 
     def extra_repr(self) -> str:
-        return (
-            f"input_size={self.input_size}, num_classes={self.num_classes}, "
-            f"margin={self.margin}, scale={self.scale}"
-        )
+        return f"input_size={self.input_size}, num_classes={self.num_classes}, margin={self.margin}, scale={self.scale}"
 
 
 class AAMSoftmax(AMSoftmax):

@@ -35,8 +35,9 @@ def ensure_writable_folder(folder: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"cannot create the output folder {folder}: {error.strerror or error}; "
-                          "choose a writable output location") from None
+        raise OutputError(
+            f"cannot create the output folder {folder}: {error.strerror or error}; choose a writable output location"
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write into {folder}: permission denied; choose a writable output location")
 
@@ -70,8 +71,9 @@ def atomic_path(path: str, only_if_written: bool = False) -> Iterator[str]:
         try:
             os.replace(tmp, path)
         except OSError as error:
-            raise OutputError(f"cannot write {path}: {error.strerror or error}; "
-                              "choose a writable output location") from None
+            raise OutputError(
+                f"cannot write {path}: {error.strerror or error}; choose a writable output location"
+            ) from None
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)

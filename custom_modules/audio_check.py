@@ -54,8 +54,13 @@ def _file_problem(path: str, sample_rate: Optional[int], cache: Dict[str, object
     return result
 
 
-def check_csv_audio(csv_path: str, data_folder: str, sample_rate: Optional[int],
-                    progress: Optional[bool] = None, rows: Optional[List[Dict[str, str]]] = None) -> List[str]:
+def check_csv_audio(
+    csv_path: str,
+    data_folder: str,
+    sample_rate: Optional[int],
+    progress: Optional[bool] = None,
+    rows: Optional[List[Dict[str, str]]] = None,
+) -> List[str]:
     """Every problem of the audio that ``csv_path`` names, one line each:
     ``<csv>, line <n> (<ID>): <wav path>: <problem>``. Empty when all rows are usable.
 
@@ -99,8 +104,9 @@ def check_csv_audio(csv_path: str, data_folder: str, sample_rate: Optional[int],
     return problems
 
 
-def audio_verdict(csv_paths: Sequence[str], data_folder: str, sample_rate: Optional[int],
-                  progress: Optional[bool] = None) -> Verdict:
+def audio_verdict(
+    csv_paths: Sequence[str], data_folder: str, sample_rate: Optional[int], progress: Optional[bool] = None
+) -> Verdict:
     """The ``audio`` verdict over several CSVs: FAIL listing every problem, else PASS with
     the number of rows and the time taken."""
     start = time.time()
@@ -112,12 +118,19 @@ def audio_verdict(csv_paths: Sequence[str], data_folder: str, sample_rate: Optio
         rows += len(csv_rows)
     if problems:
         listed = "\n  ".join(problems)
-        return Verdict("audio", FAIL, f"{len(problems)} of {rows} rows cannot be trained on:\n  {listed}",
-                       "fix or remove those rows (recipes/prepare.py re-validates a folder of audio and writes "
-                       "clean CSVs)")
-    return Verdict("audio", PASS, f"{rows} rows of {', '.join(dict.fromkeys(csv_paths))}: every file readable, "
-                                  f"{sample_rate} Hz, finite, segments inside their files "
-                                  f"({time.time() - start:.1f} s)")
+        return Verdict(
+            "audio",
+            FAIL,
+            f"{len(problems)} of {rows} rows cannot be trained on:\n  {listed}",
+            "fix or remove those rows (recipes/prepare.py re-validates a folder of audio and writes clean CSVs)",
+        )
+    return Verdict(
+        "audio",
+        PASS,
+        f"{rows} rows of {', '.join(dict.fromkeys(csv_paths))}: every file readable, "
+        f"{sample_rate} Hz, finite, segments inside their files "
+        f"({time.time() - start:.1f} s)",
+    )
 
 
 def audio_warnings(path: str, min_seconds: float = 0.5, silence_rms: float = 1e-4) -> List[str]:
@@ -143,12 +156,16 @@ def audio_warnings(path: str, min_seconds: float = 0.5, silence_rms: float = 1e-
     found: List[str] = []
     seconds = samples.shape[0] / rate
     if seconds < min_seconds:
-        found.append(f"only {samples.shape[0]} samples ({seconds:.3f} s): an embedding needs about {min_seconds} s or more")
+        found.append(
+            f"only {samples.shape[0]} samples ({seconds:.3f} s): an embedding needs about {min_seconds} s or more"
+        )
     channel_rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
     mono_rms = float(np.sqrt(np.mean(samples.mean(axis=1).astype(np.float64) ** 2))) if samples.size else 0.0
     if channel_rms < silence_rms:
         found.append(f"silent (RMS {channel_rms:.1e}, below {silence_rms:g})")
     elif samples.shape[1] > 1 and mono_rms < 0.1 * channel_rms:
-        found.append(f"its {samples.shape[1]} channels cancel when averaged to mono (mono RMS {mono_rms:.3g} "
-                     f"against {channel_rms:.3g} per channel)")
+        found.append(
+            f"its {samples.shape[1]} channels cancel when averaged to mono (mono RMS {mono_rms:.3g} "
+            f"against {channel_rms:.3g} per channel)"
+        )
     return found

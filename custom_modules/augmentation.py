@@ -87,23 +87,26 @@ def _check_range(low_name: str, low: float, high_name: str, high: float) -> None
         )
 
 
-def _uniform(low: float, high: float, size: int, device: torch.device,
-             generator: Optional[torch.Generator]) -> torch.Tensor:
+def _uniform(
+    low: float, high: float, size: int, device: torch.device, generator: Optional[torch.Generator]
+) -> torch.Tensor:
     """``size`` draws uniform in [low, high] from ``generator`` (or the global one)."""
     draw_device = generator.device if generator is not None else device
     u = torch.rand(size, generator=generator, device=draw_device).to(device)
     return low + (high - low) * u
 
 
-def _randint(low: int, high_inclusive: int, size: int, device: torch.device,
-             generator: Optional[torch.Generator]) -> torch.Tensor:
+def _randint(
+    low: int, high_inclusive: int, size: int, device: torch.device, generator: Optional[torch.Generator]
+) -> torch.Tensor:
     """``size`` integers uniform in [low, high_inclusive]."""
     draw_device = generator.device if generator is not None else device
     return torch.randint(low, high_inclusive + 1, (size,), generator=generator, device=draw_device).to(device)
 
 
-def _select_items(batch_size: int, prob: float, device: torch.device,
-                  generator: Optional[torch.Generator]) -> torch.Tensor:
+def _select_items(
+    batch_size: int, prob: float, device: torch.device, generator: Optional[torch.Generator]
+) -> torch.Tensor:
     """Boolean (B,) mask: each item independently selected with probability ``prob``."""
     if prob >= 1.0:
         return torch.ones(batch_size, dtype=torch.bool, device=device)
@@ -175,8 +178,14 @@ class SpeedPerturbSpeakers(nn.Module):
     (torch.Size([4, 1778]), [16, 19, 23, 31])
     """
 
-    def __init__(self, sample_rate: int, num_speakers: int, speeds: Sequence[float] = (90, 100, 110),
-                 prob: float = 1.0, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        num_speakers: int,
+        speeds: Sequence[float] = (90, 100, 110),
+        prob: float = 1.0,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         super().__init__()
         from speechbrain.augment.time_domain import Resample
 
@@ -241,8 +250,9 @@ class SpeedPerturbSpeakers(nn.Module):
         keep = ~_select_items(batch_size, self.prob, device, self.generator)
         return torch.where(keep, torch.full_like(index, self.unchanged_index), index)
 
-    def apply_speeds(self, wavs: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor,
-                     speed_index: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def apply_speeds(
+        self, wavs: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor, speed_index: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Resample item ``i`` at ``speeds[speed_index[i]]``; return the re-padded batch.
 
         The output is padded to the longest resampled item; the new relative lengths
@@ -278,8 +288,9 @@ class SpeedPerturbSpeakers(nn.Module):
         new_lens = (new_counts.float() / new_total).to(lens.dtype)
         return out, new_lens, new_labels.reshape(label_shape)
 
-    def forward(self, wavs: torch.Tensor, lens: torch.Tensor,
-                labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, wavs: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Draw a speed per utterance and apply it: returns (wavs, lens, labels)."""
         speed_index = self.draw_speed_index(wavs.shape[0], wavs.device)
         return self.apply_speeds(wavs, lens, labels, speed_index)
@@ -381,8 +392,14 @@ class BabbleNoise(nn.Module):
     (torch.Size([4, 800]), True)
     """
 
-    def __init__(self, speaker_count: Sequence[int] = (3, 6), snr_low: float = 5.0, snr_high: float = 20.0,
-                 prob: float = 1.0, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        speaker_count: Sequence[int] = (3, 6),
+        snr_low: float = 5.0,
+        snr_high: float = 20.0,
+        prob: float = 1.0,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         super().__init__()
         low, high = (int(c) for c in speaker_count)
         if low < 1:
@@ -406,7 +423,8 @@ class BabbleNoise(nn.Module):
         _, speaker_index = torch.unique(labels, return_inverse=True)
         num_groups = int(speaker_index.max()) + 1
         best = torch.full((batch, num_groups), -1.0, device=device).scatter_reduce(
-            1, speaker_index.unsqueeze(0).expand(batch, batch), scores, reduce="amax")
+            1, speaker_index.unsqueeze(0).expand(batch, batch), scores, reduce="amax"
+        )
         candidate = eligible & (scores == best.gather(1, speaker_index.unsqueeze(0).expand(batch, batch)))
         scores = scores.masked_fill(~candidate, -1.0)
         k_max = min(self.speaker_count[1], batch)
@@ -429,10 +447,11 @@ class BabbleNoise(nn.Module):
         sources, valid = self.choose_sources(labels, (counts > 0) & (source_rms > 0))
 
         # source j of target i, repeated from a random offset over its own valid samples
-        source_counts = counts[sources].clamp(min=1)                                # (B, K)
-        offsets = torch.floor(_uniform(0.0, 1.0, sources.numel(), device, self.generator).view_as(sources)
-                              * source_counts).long()
-        weights = valid.to(wavs.dtype) / source_rms[sources].clamp(min=1e-12)      # (B, K)
+        source_counts = counts[sources].clamp(min=1)  # (B, K)
+        offsets = torch.floor(
+            _uniform(0.0, 1.0, sources.numel(), device, self.generator).view_as(sources) * source_counts
+        ).long()
+        weights = valid.to(wavs.dtype) / source_rms[sources].clamp(min=1e-12)  # (B, K)
         time_index = torch.arange(total, device=device).unsqueeze(0)
         babble = torch.zeros_like(wavs)
         for slot in range(sources.shape[1]):  # at most speaker_count[1] slots: keeps memory at (B, T)
@@ -454,8 +473,12 @@ class BabbleNoise(nn.Module):
 # --------------------------------------------------------------------------------------
 # 4. synthetic reverberation
 # --------------------------------------------------------------------------------------
-def synthetic_impulse_responses(rt60: torch.Tensor, sample_rate: int, drr_db: Optional[torch.Tensor] = None,
-                                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def synthetic_impulse_responses(
+    rt60: torch.Tensor,
+    sample_rate: int,
+    drr_db: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """Impulse responses of exponentially decaying Gaussian noise, one per RT60.
 
     ``h[0]`` is the direct path; the reverberant tail ``h[1:]`` is Gaussian noise with
@@ -521,8 +544,16 @@ class SyntheticReverb(nn.Module):
     (torch.Size([2, 4000]), True)
     """
 
-    def __init__(self, sample_rate: int, rt60_low: float = 0.2, rt60_high: float = 0.8, drr_low: float = 0.0,
-                 drr_high: float = 10.0, prob: float = 1.0, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        rt60_low: float = 0.2,
+        rt60_high: float = 0.8,
+        drr_low: float = 0.0,
+        drr_high: float = 10.0,
+        prob: float = 1.0,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         super().__init__()
         if not rt60_low > 0:
             raise ValueError(f"rt60_low={rt60_low}: reverberation times must be > 0 seconds, e.g. 0.2")
@@ -668,12 +699,21 @@ class TrainingAugmentation(nn.Module):
         self._synthetic_noise: Optional[_NoiseOnValidSamples] = None
         if self.noise_prob > 0:
             _check_range("snr_low", snr_low, "snr_high", snr_high)
-            common = dict(snr_low=snr_low, snr_high=snr_high, noise_sample_rate=self.sample_rate,
-                          clean_sample_rate=self.sample_rate)
+            common = dict(
+                snr_low=snr_low,
+                snr_high=snr_high,
+                noise_sample_rate=self.sample_rate,
+                clean_sample_rate=self.sample_rate,
+            )
             if noise_csv:
                 self._check_csv("noise_csv", noise_csv)
-                self.add_noise = AddNoise(csv_file=noise_csv, pad_noise=True, num_workers=num_workers,
-                                          replacements=dict(noise_replacements or {}), **common)
+                self.add_noise = AddNoise(
+                    csv_file=noise_csv,
+                    pad_noise=True,
+                    num_workers=num_workers,
+                    replacements=dict(noise_replacements or {}),
+                    **common,
+                )
             else:
                 self._synthetic_noise = _NoiseOnValidSamples(coloured_noise)
                 self.add_noise = AddNoise(noise_funct=self._synthetic_noise, **common)
@@ -686,12 +726,17 @@ class TrainingAugmentation(nn.Module):
         if self.reverb_prob > 0:
             if reverb_csv:
                 self._check_csv("reverb_csv", reverb_csv)
-                self.reverb = AddReverb(reverb_csv, num_workers=num_workers, reverb_sample_rate=self.sample_rate,
-                                        clean_sample_rate=self.sample_rate,
-                                        replacements=dict(reverb_replacements or {}))
+                self.reverb = AddReverb(
+                    reverb_csv,
+                    num_workers=num_workers,
+                    reverb_sample_rate=self.sample_rate,
+                    clean_sample_rate=self.sample_rate,
+                    replacements=dict(reverb_replacements or {}),
+                )
             else:
-                self.reverb = SyntheticReverb(self.sample_rate, rt60_low, rt60_high, drr_low, drr_high,
-                                              prob=self.reverb_prob)
+                self.reverb = SyntheticReverb(
+                    self.sample_rate, rt60_low, rt60_high, drr_low, drr_high, prob=self.reverb_prob
+                )
 
     @staticmethod
     def _step_probability(name: str, value: Optional[float]) -> float:
@@ -705,8 +750,12 @@ class TrainingAugmentation(nn.Module):
     @property
     def active_steps(self) -> list:
         """Names of the steps that run, in order."""
-        steps = [("speed", self.speed_perturb), ("noise", self.add_noise), ("babble", self.babble),
-                 ("reverb", self.reverb)]
+        steps = [
+            ("speed", self.speed_perturb),
+            ("noise", self.add_noise),
+            ("babble", self.babble),
+            ("reverb", self.reverb),
+        ]
         return [name for name, step in steps if step is not None]
 
     def num_classes(self, num_speakers: int) -> int:
@@ -714,8 +763,9 @@ class TrainingAugmentation(nn.Module):
         return training_num_classes(num_speakers, self.speed_perturb)
 
     @staticmethod
-    def _on_selected(step, wavs: torch.Tensor, lens: torch.Tensor, selected: torch.Tensor,
-                     with_lengths: bool) -> torch.Tensor:
+    def _on_selected(
+        step, wavs: torch.Tensor, lens: torch.Tensor, selected: torch.Tensor, with_lengths: bool
+    ) -> torch.Tensor:
         """Run a whole-batch SpeechBrain step on the selected items only."""
         items = torch.nonzero(selected).squeeze(1)
         if items.numel() == 0:
@@ -724,8 +774,9 @@ class TrainingAugmentation(nn.Module):
         out[items] = step(wavs[items], lens[items]) if with_lengths else step(wavs[items])
         return out
 
-    def forward(self, wavs: torch.Tensor, lens: torch.Tensor,
-                labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, wavs: torch.Tensor, lens: torch.Tensor, labels: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Augment a padded batch: returns (wavs, lens, labels); labels change only with speed."""
         speakers = labels
         if self.speed_perturb is not None:
@@ -776,15 +827,28 @@ class FeatureMasking(nn.Module):
     (torch.Size([2, 100, 40]), True, True)
     """
 
-    def __init__(self, time_width_low: int = 1, time_width_high: int = 10, time_count_low: int = 1,
-                 time_count_high: int = 1, freq_width_low: int = 1, freq_width_high: int = 8,
-                 freq_count_low: int = 1, freq_count_high: int = 1, prob: float = 0.6,
-                 replace: str = "zeros") -> None:
+    def __init__(
+        self,
+        time_width_low: int = 1,
+        time_width_high: int = 10,
+        time_count_low: int = 1,
+        time_count_high: int = 1,
+        freq_width_low: int = 1,
+        freq_width_high: int = 8,
+        freq_count_low: int = 1,
+        freq_count_high: int = 1,
+        prob: float = 0.6,
+        replace: str = "zeros",
+    ) -> None:
         super().__init__()
         from speechbrain.augment.freq_domain import SpectrogramDrop
 
-        ranges = {"time_width": (time_width_low, time_width_high), "time_count": (time_count_low, time_count_high),
-                  "freq_width": (freq_width_low, freq_width_high), "freq_count": (freq_count_low, freq_count_high)}
+        ranges = {
+            "time_width": (time_width_low, time_width_high),
+            "time_count": (time_count_low, time_count_high),
+            "freq_width": (freq_width_low, freq_width_high),
+            "freq_count": (freq_count_low, freq_count_high),
+        }
         for name, (low, high) in ranges.items():
             if low < 0:
                 raise ValueError(f"{name}_low={low}: widths and counts must be >= 0")
@@ -796,10 +860,12 @@ class FeatureMasking(nn.Module):
             )
         self.prob = _check_probability("prob", prob)
         # SpectrogramDrop draws widths with torch.randint(low, high): high is exclusive there
-        self.time_masking = SpectrogramDrop(time_width_low, time_width_high + 1, time_count_low, time_count_high,
-                                            replace=replace, dim=1)
-        self.freq_masking = SpectrogramDrop(freq_width_low, freq_width_high + 1, freq_count_low, freq_count_high,
-                                            replace=replace, dim=2)
+        self.time_masking = SpectrogramDrop(
+            time_width_low, time_width_high + 1, time_count_low, time_count_high, replace=replace, dim=1
+        )
+        self.freq_masking = SpectrogramDrop(
+            freq_width_low, freq_width_high + 1, freq_count_low, freq_count_high, replace=replace, dim=2
+        )
 
     def forward(self, feats: torch.Tensor, lens: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Return masked features; ``lens`` is accepted for the (feats, lens) interface."""
@@ -818,8 +884,9 @@ class FeatureMasking(nn.Module):
 # --------------------------------------------------------------------------------------
 # 7. one random crop length per batch
 # --------------------------------------------------------------------------------------
-def crop_to_shortest(wavs: torch.Tensor, lens: torch.Tensor,
-                     generator: Optional[torch.Generator] = None, step: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+def crop_to_shortest(
+    wavs: torch.Tensor, lens: torch.Tensor, generator: Optional[torch.Generator] = None, step: int = 0
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Cut every item to the shortest valid length of the batch, each at its own random
     offset: the batch has no padding afterwards (``lens`` all 1). With ``step`` > 0 that
     length is rounded down to a multiple of ``step`` samples (kept as is when shorter than
@@ -840,8 +907,13 @@ def crop_to_shortest(wavs: torch.Tensor, lens: torch.Tensor,
     return random_batch_crop(wavs, lens, shortest, shortest, generator)
 
 
-def random_batch_crop(wavs: torch.Tensor, lens: torch.Tensor, min_samples: int, max_samples: int,
-                      generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+def random_batch_crop(
+    wavs: torch.Tensor,
+    lens: torch.Tensor,
+    min_samples: int,
+    max_samples: int,
+    generator: Optional[torch.Generator] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Crop the whole batch to one random length L, each item at its own random offset.
 
     L is uniform in [min_samples, max_samples] and at most T. An item with more than L
@@ -859,19 +931,22 @@ def random_batch_crop(wavs: torch.Tensor, lens: torch.Tensor, min_samples: int, 
     if int(min_samples) < 1:
         raise ValueError(f"min_samples={min_samples}: crops need at least 1 sample")
     if int(min_samples) > int(max_samples):
-        raise ValueError(f"min_samples={min_samples} is above max_samples={max_samples}: set min_samples <= max_samples")
+        raise ValueError(
+            f"min_samples={min_samples} is above max_samples={max_samples}: set min_samples <= max_samples"
+        )
     batch, total = wavs.shape[:2]
     device = wavs.device
     length = int(_randint(int(min_samples), int(max_samples), 1, torch.device("cpu"), generator)[0])
     if length >= total:
         return wavs, lens
     counts = valid_sample_counts(lens, total)
-    spare = (counts - length).clamp(min=0)                        # possible offsets - 1
+    spare = (counts - length).clamp(min=0)  # possible offsets - 1
     offsets = torch.floor(_uniform(0.0, 1.0, batch, device, generator) * (spare + 1).float()).long()
     offsets = torch.minimum(offsets, spare)
     index = offsets.unsqueeze(1) + torch.arange(length, device=device).unsqueeze(0)
-    cropped = torch.gather(wavs, 1, index.view(batch, length, *([1] * (wavs.dim() - 2))).expand(
-        batch, length, *wavs.shape[2:]))
+    cropped = torch.gather(
+        wavs, 1, index.view(batch, length, *([1] * (wavs.dim() - 2))).expand(batch, length, *wavs.shape[2:])
+    )
     new_counts = counts.clamp(max=length)
     mask = padding_mask(new_counts, length).to(wavs.dtype).view(batch, length, *([1] * (wavs.dim() - 2)))
     return cropped * mask, (new_counts.float() / length).to(lens.dtype)

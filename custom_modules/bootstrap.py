@@ -100,7 +100,7 @@ SAME_SPEAKER_WEIGHTS = ("product", "count")
 # Largest number of elements in one working array (64 MiB of float64).
 _MAX_ELEMENTS = 1 << 23
 # Block sums are computed in float32 when every one of them stays below this (exact integers).
-_EXACT32_LIMIT = 2.0 ** 24
+_EXACT32_LIMIT = 2.0**24
 
 
 # --------------------------------------------------------------------------- validation
@@ -120,9 +120,7 @@ def _as_labels(labels: ArrayLike, n: int) -> np.ndarray:
         is_target = arr == 1
     n_tgt = int(np.count_nonzero(is_target))
     if n_tgt == 0 or n_tgt == n:
-        raise ValueError(
-            f"{n_tgt} target and {n - n_tgt} non-target trials: error rates need at least one of each"
-        )
+        raise ValueError(f"{n_tgt} target and {n - n_tgt} non-target trials: error rates need at least one of each")
     return is_target
 
 
@@ -188,9 +186,14 @@ def _speaker_indices(
     speaker_map: Optional[Mapping[Hashable, Hashable]],
 ) -> Tuple[np.ndarray, np.ndarray, List[Hashable]]:
     """Speaker index (into the sorted speaker list) of both sides of every trial."""
-    if (speaker_map is None and isinstance(enrol, np.ndarray) and isinstance(test, np.ndarray)
-            and enrol.dtype.kind in "biu" and test.dtype.kind in "biu"
-            and enrol.shape == test.shape == (n,)):
+    if (
+        speaker_map is None
+        and isinstance(enrol, np.ndarray)
+        and isinstance(test, np.ndarray)
+        and enrol.dtype.kind in "biu"
+        and test.dtype.kind in "biu"
+        and enrol.shape == test.shape == (n,)
+    ):
         # Integer speaker labels: no string handling needed.
         labels, inverse = np.unique(np.concatenate([enrol, test]), return_inverse=True)
         inverse = inverse.ravel().astype(np.intp)
@@ -224,9 +227,7 @@ def _speaker_indices(
             side.append(c)
         out.append(side)
     if missing:
-        raise ValueError(
-            f"{len(missing)} utterance ID(s) are not in speaker_map, e.g. {missing[:5]}"
-        )
+        raise ValueError(f"{len(missing)} utterance ID(s) are not in speaker_map, e.g. {missing[:5]}")
     # Number the speakers in sorted order, so the draws do not depend on the trial order.
     names = list(speakers)
     try:
@@ -361,8 +362,16 @@ def weighted_min_detection_cost(
 class _SortedTrials:
     """One sort of a system's scores, cut into blocks, with per-block speaker-pair counts."""
 
-    def __init__(self, scores: np.ndarray, is_target: np.ndarray, enrol: np.ndarray, test: np.ndarray,
-                 n_speakers: int, block_size: Optional[int] = None, same_speaker_weight: str = "count"):
+    def __init__(
+        self,
+        scores: np.ndarray,
+        is_target: np.ndarray,
+        enrol: np.ndarray,
+        test: np.ndarray,
+        n_speakers: int,
+        block_size: Optional[int] = None,
+        same_speaker_weight: str = "count",
+    ):
         n = scores.size
         order = np.argsort(scores, kind="stable")  # the only sort
         s = scores[order]
@@ -401,9 +410,7 @@ class _SortedTrials:
         self.pair_e = (pairs // base).astype(np.intp)
         self.pair_t = (pairs % base).astype(np.intp)
         rows = 2 * block_of + (~self.lab)
-        self.counts = sp.csr_matrix(
-            (np.ones(n), (rows, pair_of.ravel())), shape=(2 * k, pairs.size)
-        )
+        self.counts = sp.csr_matrix((np.ones(n), (rows, pair_of.ravel())), shape=(2 * k, pairs.size))
         self.counts.sum_duplicates()
         self.counts32 = self.counts.astype(np.float32)
         self.max_block_len = int(self.block_len.max())
@@ -424,8 +431,9 @@ class _SortedTrials:
         np.cumsum(sums[1::2].T, axis=1, out=cum_n[:, 1:])
         return cum_t, cum_n
 
-    def expand(self, counts: np.ndarray, rows: np.ndarray, blocks: np.ndarray,
-               t0: np.ndarray, n0: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def expand(
+        self, counts: np.ndarray, rows: np.ndarray, blocks: np.ndarray, t0: np.ndarray, n0: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact cumulative weights at every position strictly inside the given blocks.
 
         Returns ``(cum_t, cum_n, eligible)`` of shape ``(len(rows), width - 1)``: column ``q``
@@ -448,7 +456,9 @@ class _SortedTrials:
         eligible = self.is_start[pos[:, 1:]] & inside[:, 1:]
         return cum_t, cum_n, eligible
 
-    def metrics(self, counts: np.ndarray, settings: Sequence[Tuple[float, float, float]]) -> Tuple[np.ndarray, np.ndarray]:
+    def metrics(
+        self, counts: np.ndarray, settings: Sequence[Tuple[float, float, float]]
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """Weighted EER ``(R,)`` and minDCFs ``(R, len(settings))`` for speaker counts ``(R, S)``.
 
         Rows without target or without non-target weight are NaN.
@@ -473,7 +483,7 @@ class _SortedTrials:
         pm_p, d_p = p_miss[rows_all, j - 1], diff[rows_all, j - 1]
         todo = np.flatnonzero(valid & self.interior[j - 1])
         for lo in range(0, todo.size, batch):
-            sel = todo[lo:lo + batch]
+            sel = todo[lo : lo + batch]
             b = j[sel] - 1
             ct, cn, ok = self.expand(counts, sel, b, cum_t[sel, b], cum_n[sel, b])
             pm_q = ct / w_t[sel, None]
@@ -503,7 +513,7 @@ class _SortedTrials:
             bound = w_miss * p_miss[:, :-1] + w_fa * p_fa[:, 1:]
             cand_r, cand_b = np.nonzero((bound < best[:, None]) & self.interior[None, :] & valid[:, None])
             for lo in range(0, cand_r.size, batch):
-                sel, b = cand_r[lo:lo + batch], cand_b[lo:lo + batch]
+                sel, b = cand_r[lo : lo + batch], cand_b[lo : lo + batch]
                 ct, cn, ok = self.expand(counts, sel, b, cum_t[sel, b], cum_n[sel, b])
                 cost = w_miss * (ct / w_t[sel, None]) + w_fa * ((w_n[sel, None] - cn) / w_n[sel, None])
                 cost[~ok] = np.inf
@@ -536,9 +546,22 @@ def _draw_counts(rng: np.random.Generator, n_speakers: int, rows: int) -> np.nda
     return out
 
 
-def _prepare(score_lists: Sequence[ArrayLike], labels, enrol_speakers, test_speakers, p_targets,
-             resamples, seed, confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight,
-             names: Optional[Sequence[str]] = None):
+def _prepare(
+    score_lists: Sequence[ArrayLike],
+    labels,
+    enrol_speakers,
+    test_speakers,
+    p_targets,
+    resamples,
+    seed,
+    confidence,
+    c_miss,
+    c_fa,
+    speaker_map,
+    block_size,
+    same_speaker_weight,
+    names: Optional[Sequence[str]] = None,
+):
     """Validate everything and build one _SortedTrials per score list."""
     if names is None:
         names = ["scores"] if len(score_lists) == 1 else ["scores_a", "scores_b"]
@@ -564,16 +587,16 @@ def _prepare(score_lists: Sequence[ArrayLike], labels, enrol_speakers, test_spea
             f"same_speaker_weight must be one of {list(SAME_SPEAKER_WEIGHTS)}, got {same_speaker_weight!r}"
         )
     e, t, speakers = _speaker_indices(enrol_speakers, test_speakers, n, speaker_map)
-    prepared = [_SortedTrials(s, is_target, e, t, len(speakers), block_size, same_speaker_weight)
-                for s in systems]
+    prepared = [_SortedTrials(s, is_target, e, t, len(speakers), block_size, same_speaker_weight) for s in systems]
     warnings: List[str] = []
     n_pairs = prepared[0].n_pairs
     if len(speakers) < 2:
-        warnings.append(f"the trials involve only {len(speakers)} speaker ({speakers[0]!r}): "
-                        f"every resample is the same list, the interval is meaningless")
+        warnings.append(
+            f"the trials involve only {len(speakers)} speaker ({speakers[0]!r}): "
+            f"every resample is the same list, the interval is meaningless"
+        )
     elif n_pairs < 2:
-        warnings.append("all trials come from a single (enrol, test) speaker pair: "
-                        "the interval is meaningless")
+        warnings.append("all trials come from a single (enrol, test) speaker pair: the interval is meaningless")
     info = {
         "confidence": float(confidence),
         "resamples": resamples,
@@ -585,15 +608,14 @@ def _prepare(score_lists: Sequence[ArrayLike], labels, enrol_speakers, test_spea
         "n_nontarget": int(n - np.count_nonzero(is_target)),
         "same_speaker_weight": same_speaker_weight,
         "method": "speaker-level bootstrap (speakers drawn with replacement; trial weight = "
-                  "count(enrol speaker) x count(test speaker)"
-                  + (", count(speaker) for same-speaker trials" if same_speaker_weight == "count" else "")
-                  + "), percentile interval",
+        "count(enrol speaker) x count(test speaker)"
+        + (", count(speaker) for same-speaker trials" if same_speaker_weight == "count" else "")
+        + "), percentile interval",
     }
     return prepared, settings, resamples, warnings, info
 
 
-def _run(prepared: List[_SortedTrials], settings, resamples: int, seed: Optional[int],
-         chunk_size: Optional[int]):
+def _run(prepared: List[_SortedTrials], settings, resamples: int, seed: Optional[int], chunk_size: Optional[int]):
     """Full-data values and per-resample samples of every system."""
     n_speakers = prepared[0].n_speakers
     ones = np.ones((1, n_speakers))
@@ -608,7 +630,7 @@ def _run(prepared: List[_SortedTrials], settings, resamples: int, seed: Optional
         rows = min(chunk_size, resamples - lo)
         counts = _draw_counts(rng, n_speakers, rows)
         for k, p in enumerate(prepared):
-            eers[k][lo:lo + rows], dcfs[k][lo:lo + rows] = p.metrics(counts, settings)
+            eers[k][lo : lo + rows], dcfs[k][lo : lo + rows] = p.metrics(counts, settings)
     return values, eers, dcfs
 
 
@@ -616,8 +638,10 @@ def _degenerate_warning(samples: np.ndarray, resamples: int) -> Optional[str]:
     bad = int(np.count_nonzero(~np.isfinite(samples)))
     if not bad:
         return None
-    return (f"{bad} of {resamples} resamples drew no speaker with target trials or none with "
-            f"non-target trials and were left out of the interval")
+    return (
+        f"{bad} of {resamples} resamples drew no speaker with target trials or none with "
+        f"non-target trials and were left out of the interval"
+    )
 
 
 def speaker_bootstrap(
@@ -706,8 +730,20 @@ def speaker_bootstrap(
     (0.25, 4, 8)
     """
     prepared, settings, resamples, warnings, info = _prepare(
-        [scores], labels, enrol_speakers, test_speakers, p_targets, resamples, seed, confidence,
-        c_miss, c_fa, speaker_map, block_size, same_speaker_weight)
+        [scores],
+        labels,
+        enrol_speakers,
+        test_speakers,
+        p_targets,
+        resamples,
+        seed,
+        confidence,
+        c_miss,
+        c_fa,
+        speaker_map,
+        block_size,
+        same_speaker_weight,
+    )
     values, eers, dcfs = _run(prepared, settings, resamples, seed, chunk_size)
     eer, dcf = eers[0], dcfs[0]
     conf = info["confidence"]
@@ -803,8 +839,23 @@ def paired_speaker_bootstrap(
     ({'value': 0.0, 'low': 0.0, 'high': 0.0}, False)
     """
     out, samples = _runs_difference(
-        [scores_a], [scores_b], ["scores_a", "scores_b"], labels, enrol_speakers, test_speakers, p_targets,
-        resamples, seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, block_size, chunk_size)
+        [scores_a],
+        [scores_b],
+        ["scores_a", "scores_b"],
+        labels,
+        enrol_speakers,
+        test_speakers,
+        p_targets,
+        resamples,
+        seed,
+        confidence,
+        c_miss,
+        c_fa,
+        speaker_map,
+        same_speaker_weight,
+        block_size,
+        chunk_size,
+    )
     for key in ("eer_a", "eer_b"):
         out[key] = {k: out[key][k] for k in ("value", "low", "high")}
     if return_samples:
@@ -885,33 +936,80 @@ def seed_averaged_paired_bootstrap(
         raise ValueError(f"each system needs at least one run, got {len(runs_a)} for A and {len(runs_b)} for B")
     names = [f"runs_a[{i}]" for i in range(len(runs_a))] + [f"runs_b[{i}]" for i in range(len(runs_b))]
     out, samples = _runs_difference(
-        runs_a, runs_b, names, labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
-        confidence, c_miss, c_fa, speaker_map, same_speaker_weight, block_size, chunk_size)
+        runs_a,
+        runs_b,
+        names,
+        labels,
+        enrol_speakers,
+        test_speakers,
+        p_targets,
+        resamples,
+        seed,
+        confidence,
+        c_miss,
+        c_fa,
+        speaker_map,
+        same_speaker_weight,
+        block_size,
+        chunk_size,
+    )
     if return_samples:
         out["samples"] = samples
     return out
 
 
-def _runs_difference(runs_a, runs_b, names, labels, enrol_speakers, test_speakers, p_targets, resamples,
-                     seed, confidence, c_miss, c_fa, speaker_map, same_speaker_weight, block_size,
-                     chunk_size) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+def _runs_difference(
+    runs_a,
+    runs_b,
+    names,
+    labels,
+    enrol_speakers,
+    test_speakers,
+    p_targets,
+    resamples,
+    seed,
+    confidence,
+    c_miss,
+    c_fa,
+    speaker_map,
+    same_speaker_weight,
+    block_size,
+    chunk_size,
+) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """The report of :func:`seed_averaged_paired_bootstrap` (one run per system: that of
     :func:`paired_speaker_bootstrap`) and its per-resample, run-averaged samples."""
     prepared, settings, resamples, warnings, info = _prepare(
-        list(runs_a) + list(runs_b), labels, enrol_speakers, test_speakers, p_targets, resamples, seed,
-        confidence, c_miss, c_fa, speaker_map, block_size, same_speaker_weight, names=names)
+        list(runs_a) + list(runs_b),
+        labels,
+        enrol_speakers,
+        test_speakers,
+        p_targets,
+        resamples,
+        seed,
+        confidence,
+        c_miss,
+        c_fa,
+        speaker_map,
+        block_size,
+        same_speaker_weight,
+        names=names,
+    )
     values, eers, dcfs = _run(prepared, settings, resamples, seed, chunk_size)
     conf = info["confidence"]
     n_a = len(runs_a)
     full_eer = np.array([v[0][0] for v in values])
-    full_dcf = np.array([v[1][0] for v in values])          # (runs, priors)
+    full_dcf = np.array([v[1][0] for v in values])  # (runs, priors)
     eer_a, eer_b = np.mean(eers[:n_a], axis=0), np.mean(eers[n_a:], axis=0)
     dcf_a, dcf_b = np.mean(dcfs[:n_a], axis=0), np.mean(dcfs[n_a:], axis=0)
 
     def system_summary(per_run: np.ndarray, samples: np.ndarray) -> Dict[str, Any]:
         std = float(np.std(per_run, ddof=1)) if per_run.size > 1 else None
-        return {**_summary(float(per_run.mean()), samples, conf), "runs": int(per_run.size),
-                "per_run": [float(v) for v in per_run], "std": std}
+        return {
+            **_summary(float(per_run.mean()), samples, conf),
+            "runs": int(per_run.size),
+            "per_run": [float(v) for v in per_run],
+            "std": std,
+        }
 
     diff = eer_a - eer_b
     diff_summary = _summary(float(full_eer[:n_a].mean() - full_eer[n_a:].mean()), diff, conf)
@@ -927,8 +1025,17 @@ def _runs_difference(runs_a, runs_b, names, labels, enrol_speakers, test_speaker
     for m, (p, cm, cf) in enumerate(settings):
         value_a, value_b = float(full_dcf[:n_a, m].mean()), float(full_dcf[n_a:, m].mean())
         d = _summary(value_a - value_b, dcf_a[:, m] - dcf_b[:, m], conf)
-        out["min_dcf_difference"].append({"p_target": p, "c_miss": cm, "c_fa": cf, **d,
-                                          "significant": _significant(d), "value_a": value_a, "value_b": value_b})
+        out["min_dcf_difference"].append(
+            {
+                "p_target": p,
+                "c_miss": cm,
+                "c_fa": cf,
+                **d,
+                "significant": _significant(d),
+                "value_a": value_a,
+                "value_b": value_b,
+            }
+        )
     extra = _degenerate_warning(diff, resamples)
     if extra:
         warnings.append(extra)

@@ -260,7 +260,7 @@ def pav_llrs(target_scores: ArrayLike, nontarget_scores: ArrayLike) -> Tuple[np.
     llr_group = np.log(p) - np.log1p(-p) - math.log(tgt.size / non.size)
     llr = np.empty(tgt.size + non.size, dtype=np.float64)
     llr[order] = np.repeat(llr_group, n_group.astype(np.int64))
-    return llr[: tgt.size], llr[tgt.size:]
+    return llr[: tgt.size], llr[tgt.size :]
 
 
 def min_cllr(target_scores: ArrayLike, nontarget_scores: ArrayLike) -> float:
@@ -438,14 +438,19 @@ def fit_linear_calibration(
         f = w_t * float(np.sum(np.logaddexp(0.0, -u_t))) + w_n * float(np.sum(np.logaddexp(0.0, u_n)))
         g_t = -w_t * expit(-u_t)  # d f / d u_t
         g_n = w_n * expit(u_n)  # d f / d u_n
-        grad = np.array([
-            float(np.dot(g_t, z_t) + np.dot(g_n, z_n)),
-            float(np.sum(g_t) + np.sum(g_n)),
-        ])
+        grad = np.array(
+            [
+                float(np.dot(g_t, z_t) + np.dot(g_n, z_n)),
+                float(np.sum(g_t) + np.sum(g_n)),
+            ]
+        )
         return f, grad
 
     result = minimize(
-        objective, x0=np.zeros(2), jac=True, method="L-BFGS-B",
+        objective,
+        x0=np.zeros(2),
+        jac=True,
+        method="L-BFGS-B",
         options={"maxiter": 1000, "gtol": 1e-10, "ftol": 1e-15},
     )
     alpha, beta = float(result.x[0]), float(result.x[1])

@@ -67,8 +67,10 @@ def set_aside_incomplete(save_folder: str, names: Iterable[str]) -> List[str]:
             while os.path.exists(target):
                 target, suffix = os.path.join(save_folder, f"incomplete-{entry}.{suffix}"), suffix + 1
             os.rename(folder, target)
-            print(f"checkpoint {folder} is incomplete ({reason}; a run was stopped while writing it): "
-                  f"set aside as {target}; resuming from the previous complete checkpoint")
+            print(
+                f"checkpoint {folder} is incomplete ({reason}; a run was stopped while writing it): "
+                f"set aside as {target}; resuming from the previous complete checkpoint"
+            )
             moved.append(target)
     return moved
 
@@ -98,8 +100,9 @@ def foreign_checkpoint_reason(folder: str, modules: Mapping[str, Any]) -> str:
         own = module.state_dict()
         missing = [k for k in own if k not in saved]
         unexpected = [k for k in saved if k not in own]
-        shapes = [k for k in own if k in saved and hasattr(saved[k], "shape")
-                  and tuple(saved[k].shape) != tuple(own[k].shape)]
+        shapes = [
+            k for k in own if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(own[k].shape)
+        ]
         if missing or unexpected or shapes:
             parts = []
             if missing:
@@ -108,8 +111,10 @@ def foreign_checkpoint_reason(folder: str, modules: Mapping[str, Any]) -> str:
                 parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:2]})")
             if shapes:
                 k = shapes[0]
-                parts.append(f"{len(shapes)} shapes that differ (e.g. {k}: {tuple(saved[k].shape)} saved, "
-                             f"{tuple(own[k].shape)} here)")
+                parts.append(
+                    f"{len(shapes)} shapes that differ (e.g. {k}: {tuple(saved[k].shape)} saved, "
+                    f"{tuple(own[k].shape)} here)"
+                )
             problems.append(f"{name}: " + ", ".join(parts))
     return "; ".join(problems)
 
@@ -139,6 +144,7 @@ def drop_records_after(metrics_file: str, epoch: int) -> int:
         return 0
     with open(metrics_file) as handle:
         lines = [line for line in handle if line.strip()]
+
     def logged_epoch(line: str) -> float:
         try:
             return int(json.loads(line).get("epoch", 0))
@@ -178,6 +184,7 @@ def save_files_atomically(checkpointer) -> None:
             # SpeechBrain's hooks write on the main process only (DDP): other ranks write nothing
             with atomic_path(str(path), only_if_written=True) as tmp:
                 hook(obj, tmp)
+
         save.atomic = True
         return save
 
@@ -185,4 +192,3 @@ def save_files_atomically(checkpointer) -> None:
         hook = checkpointer.custom_save_hooks.get(name) or get_default_hook(obj, DEFAULT_SAVE_HOOKS)
         if hook is not None and not getattr(hook, "atomic", False):
             checkpointer.custom_save_hooks[name] = atomic(hook)
-

@@ -96,14 +96,19 @@ __all__ = [
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
-MIN_SPEAKERS = 10            # below this, chance level 1/C is high and 100% accuracy is easy
-TARGET_PROBABILITY = 0.99    # the posterior the scale bound is computed for
-SATURATION = 20.0            # s * m at or above this without margin warm-up: saturated start
-COLLAPSE_COSINE = 0.999      # mean cosine between different speakers' embeddings: collapsed
-MIN_LOSS_DROP = 0.01         # relative loss drop over the probe steps on one fixed batch
-LR_RANGES = {                # sane peak learning rates per optimiser class name
-    "Adam": (1e-5, 1e-2), "AdamW": (1e-5, 1e-2), "Adamax": (1e-5, 1e-2), "NAdam": (1e-5, 1e-2),
-    "RAdam": (1e-5, 1e-2), "RMSprop": (1e-5, 1e-2), "SGD": (1e-4, 1.0),
+MIN_SPEAKERS = 10  # below this, chance level 1/C is high and 100% accuracy is easy
+TARGET_PROBABILITY = 0.99  # the posterior the scale bound is computed for
+SATURATION = 20.0  # s * m at or above this without margin warm-up: saturated start
+COLLAPSE_COSINE = 0.999  # mean cosine between different speakers' embeddings: collapsed
+MIN_LOSS_DROP = 0.01  # relative loss drop over the probe steps on one fixed batch
+LR_RANGES = {  # sane peak learning rates per optimiser class name
+    "Adam": (1e-5, 1e-2),
+    "AdamW": (1e-5, 1e-2),
+    "Adamax": (1e-5, 1e-2),
+    "NAdam": (1e-5, 1e-2),
+    "RAdam": (1e-5, 1e-2),
+    "RMSprop": (1e-5, 1e-2),
+    "SGD": (1e-4, 1.0),
 }
 
 
@@ -199,9 +204,9 @@ def check_batch_size(
             status = WARN
         else:
             reason = (
-                f"batch_size=1 and the head returns no (correct, total) counts: every per-batch "
-                f"accuracy is exactly 0% or 100%, and an epoch figure built from batch values is "
-                f"not correct / samples"
+                "batch_size=1 and the head returns no (correct, total) counts: every per-batch "
+                "accuracy is exactly 0% or 100%, and an epoch figure built from batch values is "
+                "not correct / samples"
             )
             status = FAIL
         fix = (
@@ -211,20 +216,23 @@ def check_batch_size(
         return Verdict(name, status, reason, fix)
     if batch_size > num_train:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"batch_size={batch_size} exceeds the {num_train} training utterances: one partial batch per epoch",
             f"--batch_size={max(2, min(32, num_train // 4))}",
         )
     if last == 1:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"batch_size={batch_size} with {num_train} training utterances ({num_train} = "
             f"{steps - 1} x {batch_size} + 1): the last batch of every epoch holds 1 sample, whose "
             f"per-batch accuracy is 0% or 100% (and BatchNorm1d layers fail on it in training mode)",
             "set train_dataloader_options: drop_last: True, or change --batch_size by one",
         )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"batch_size={batch_size}: {steps} steps per epoch over {num_train} training utterances; "
         f"the last batch holds {last}",
     )
@@ -235,7 +243,9 @@ def check_batch_size(
 # ---------------------------------------------------------------------------------------
 
 
-def check_crop(crop_seconds: Optional[float], durations: Sequence[float], sampled_from: Optional[int] = None) -> Verdict:
+def check_crop(
+    crop_seconds: Optional[float], durations: Sequence[float], sampled_from: Optional[int] = None
+) -> Verdict:
     """Training crops: missing or non-positive (FAIL); longer than most utterances (WARN).
 
     ``durations`` are utterance lengths in seconds (all training utterances, or a sample of
@@ -256,7 +266,8 @@ def check_crop(crop_seconds: Optional[float], durations: Sequence[float], sample
     of = f" (a sample of {n} of {sampled_from})" if sampled_from and sampled_from > n else ""
     if crop_seconds is None or not float(crop_seconds) > 0:
         return Verdict(
-            name, FAIL,
+            name,
+            FAIL,
             f"crop_seconds={crop_seconds}: no training crops, so batches of variable-length utterances "
             f"({spread}) need padding, the usual reason people fall back to batch size 1",
             f"set crop_seconds to about the median duration (--crop_seconds={max(0.5, round(median, 1)) if n else 2.0}); "
@@ -266,14 +277,16 @@ def check_crop(crop_seconds: Optional[float], durations: Sequence[float], sample
     shorter = sum(d < crop - 1e-6 for d in durations)
     if n and shorter > n / 2:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"{shorter} of {n} training utterances{of} ({_pct(shorter, n)}) are shorter than "
             f"crop_seconds={crop_seconds} (median {median:.2f} s): they are repeat-padded, so the model "
             f"sees each of them ~{crop / max(median, 1e-3):.1f}x repeated",
             f"--crop_seconds={max(0.2, math.floor(median * 10) / 10):g} (at most the median duration)",
         )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"crop_seconds={crop_seconds}: {shorter} of {n} training utterances{of} ({_pct(shorter, n)}) are "
         f"shorter and repeat-padded ({spread}); batches are dense",
     )
@@ -302,7 +315,8 @@ def check_accuracy_counts(
     cos_text = f"{cos_correct}/{total} ({_pct(cos_correct, total)})"
     if margin_correct is None:
         return Verdict(
-            name, WARN if head_correct != cos_correct else PASS,
+            name,
+            WARN if head_correct != cos_correct else PASS,
             f"the head counts {head_correct}/{total}; argmax(cos) gives {cos_text}; the head has no "
             f"margin_logits() to compare with",
             "" if head_correct == cos_correct else "count accuracy as argmax(cos) == label, without the margin",
@@ -315,12 +329,16 @@ def check_accuracy_counts(
     )
     if head_correct == cos_correct:
         return Verdict(
-            name, PASS,
+            name,
+            PASS,
             f"the head counts the margin-free argmax(cos): {cos_text} on the probe batch; {margin_text}",
         )
-    which = "the margin-penalised logits" if head_correct == margin_correct else "neither argmax(cos) nor the margin logits"
+    which = (
+        "the margin-penalised logits" if head_correct == margin_correct else "neither argmax(cos) nor the margin logits"
+    )
     return Verdict(
-        name, WARN,
+        name,
+        WARN,
         f"the head counts {head_correct}/{total} ({_pct(head_correct, total)}) on the probe batch, "
         f"which matches {which}; argmax(cos) gives {cos_text}; {margin_text}",
         "count accuracy as argmax(cos) == label (what a classifier predicts at test time), never on "
@@ -334,7 +352,9 @@ def check_accuracy_counts(
 
 
 def check_classes(
-    num_classes: int, train_speakers: Sequence[str], label_map: Optional[Dict[str, int]] = None,
+    num_classes: int,
+    train_speakers: Sequence[str],
+    label_map: Optional[Dict[str, int]] = None,
     source: str = "the training CSV",
 ) -> Verdict:
     """``num_classes`` vs the training speakers, and the label indices (``label_map``).
@@ -358,7 +378,8 @@ def check_classes(
             else f"labels {count}..{num_classes - 1} have no examples (not contiguous)"
         )
         return Verdict(
-            name, FAIL,
+            name,
+            FAIL,
             f"num_classes={num_classes} but {source} has {count} training speakers: {detail}",
             f"Remove the num_classes override (it is derived from the CSV) or set --num_classes={count}",
         )
@@ -367,7 +388,8 @@ def check_classes(
         if known != set(speakers):
             missing, extra = sorted(set(speakers) - known), sorted(known - set(speakers))
             return Verdict(
-                name, FAIL,
+                name,
+                FAIL,
                 f"the label encoder maps {len(known)} speakers that differ from the {count} of {source} "
                 f"({len(missing)} missing, e.g. {missing[:3]}; {len(extra)} unknown, e.g. {extra[:3]})",
                 "use a new --output_folder (its label_encoder.txt belongs to another dataset)",
@@ -385,12 +407,15 @@ def check_classes(
             if duplicated:
                 parts.append(f"{duplicated[:5]} are shared by several speakers")
             return Verdict(
-                name, FAIL, " and ".join(parts),
+                name,
+                FAIL,
+                " and ".join(parts),
                 "encode speakers as 0..C-1 (SpeechBrain's CategoricalEncoder does); delete the stale "
                 "label_encoder.txt or use a new --output_folder",
             )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"num_classes={num_classes} = speakers in {source}; labels 0..{num_classes - 1}, contiguous",
     )
 
@@ -401,7 +426,10 @@ def check_classes(
 
 
 def check_scale_margin(
-    scale: float, margin: float, num_classes: int, target_probability: float = TARGET_PROBABILITY,
+    scale: float,
+    margin: float,
+    num_classes: int,
+    target_probability: float = TARGET_PROBABILITY,
     warmup: bool = False,
 ) -> Verdict:
     """Scale too small to reach ``target_probability``; margin or ``s*m`` that saturate the loss.
@@ -427,14 +455,22 @@ def check_scale_margin(
     name = "scale/margin"
     scale, margin, c = float(scale), float(margin), int(num_classes)
     if c < 2:
-        return Verdict(name, FAIL, f"num_classes={c}: a softmax needs at least 2 classes", "train on 2 or more speakers")
+        return Verdict(
+            name, FAIL, f"num_classes={c}: a softmax needs at least 2 classes", "train on 2 or more speakers"
+        )
     if scale <= 0 or margin < 0:
-        return Verdict(name, FAIL, f"s={scale:g}, m={margin:g}: the scale must be > 0 and the margin >= 0", "--scale=30 --margin=0.2")
+        return Verdict(
+            name,
+            FAIL,
+            f"s={scale:g}, m={margin:g}: the scale must be > 0 and the margin >= 0",
+            "--scale=30 --margin=0.2",
+        )
     bound = minimum_scale(c, target_probability, margin)
     plain = minimum_scale(c, target_probability, 0.0)
     if margin >= 1.0 or math.isinf(bound):
         return Verdict(
-            name, FAIL,
+            name,
+            FAIL,
             f"m={margin:g}: the margin-penalised target cosine cos-m can never exceed the other classes' "
             f"enough (no scale reaches a posterior of {target_probability:g} with C={c}); the loss saturates",
             "--margin=0.2 (CosFace/AM-Softmax margins are 0.1..0.4)",
@@ -442,7 +478,8 @@ def check_scale_margin(
     sm = scale * margin
     if scale < bound:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"s={scale:g} < {bound:.2f}, the smallest scale at which C={c} classes with margin m={margin:g} "
             f"can reach a target posterior of {target_probability:g} ({plain:.2f} without margin): the loss "
             f"cannot approach 0 and the gradients never vanish",
@@ -450,14 +487,16 @@ def check_scale_margin(
         )
     if sm >= SATURATION and not warmup:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"s*m={sm:g} >= {SATURATION:g} without margin warm-up: at the start the target posterior is "
             f"about exp(-s*m)/(C-1) = {math.exp(-sm) / (c - 1):.1e} and the loss about "
             f"{math.log1p((c - 1) * math.exp(sm)):.1f}, saturated for every sample",
             "warm the margin up (margin_warmup_end > margin_warmup_start) or use s=30, m=0.2",
         )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"s={scale:g} >= {bound:.2f}, the smallest scale at which C={c} classes with margin m={margin:g} "
         f"can reach a target posterior of {target_probability:g} ({plain:.2f} without margin); "
         f"s*m={sm:g} < {SATURATION:g}" + (" with margin warm-up" if sm >= SATURATION else ""),
@@ -486,7 +525,9 @@ def check_speakers(utterances_per_speaker: Dict[str, int], min_speakers: int = M
     c = len(counts)
     if c < 2:
         return Verdict(
-            name, FAIL, f"{c} training speaker(s): a classifier needs at least 2 (accuracy is trivially 100%)",
+            name,
+            FAIL,
+            f"{c} training speaker(s): a classifier needs at least 2 (accuracy is trivially 100%)",
             "train on many speakers (hundreds for useful embeddings)",
         )
     ordered = sorted(counts.values())
@@ -494,14 +535,16 @@ def check_speakers(utterances_per_speaker: Dict[str, int], min_speakers: int = M
     summary = f"utterances per speaker: min {ordered[0]}, median {ordered[c // 2]}, max {ordered[-1]}"
     if c < min_speakers:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"{c} training speakers (< {min_speakers}): chance level is 1/{c} = {100.0 / c:.1f}%; with so "
             f"few classes a closed-set accuracy near 100% is easy and says nothing about verification; {summary}",
             "train on more speakers, and judge the model by EER on trials of unseen speakers (recipes/eval.py)",
         )
     if single:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"{len(single)} of {c} speakers have fewer than 2 utterances (e.g. {single[:3]}): they get no "
             f"held-out utterance and one example each; {summary}",
             "drop those speakers or add utterances (2+ each, 10+ preferably)",
@@ -515,7 +558,10 @@ def check_speakers(utterances_per_speaker: Dict[str, int], min_speakers: int = M
 
 
 def check_validation_speakers(
-    train_speakers: Sequence[str], valid_speakers: Sequence[str], valid_utterances: int, source: str = "the validation split"
+    train_speakers: Sequence[str],
+    valid_speakers: Sequence[str],
+    valid_utterances: int,
+    source: str = "the validation split",
 ) -> Verdict:
     """Closed-set validation accuracy needs validation utterances of training speakers only.
 
@@ -531,25 +577,31 @@ def check_validation_speakers(
     unseen = sorted(valid_set - train_set)
     if not valid_set:
         return Verdict(
-            name, WARN, "no validation utterances: no speaker has 2 or more utterances",
+            name,
+            WARN,
+            "no validation utterances: no speaker has 2 or more utterances",
             "give --valid_annotation with utterances of the training speakers",
         )
     if unseen:
         return Verdict(
-            name, FAIL,
+            name,
+            FAIL,
             f"{len(unseen)} of {len(valid_set)} validation speakers are not training speakers (e.g. {unseen[:3]}): "
             f"classification accuracy on them is meaningless (their classes do not exist, so every one counts as wrong)",
             "validate on held-out utterances of training speakers (leave valid_annotation null), and measure "
             "unseen speakers by EER on trials (recipes/eval.py)",
         )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"closed-set: {valid_utterances} utterances of {len(valid_set)} training speakers in {source}; unseen "
         f"speakers are measured by EER on trials",
     )
 
 
-def check_test_overlap(train_speakers: Sequence[str], test_speakers: Optional[Sequence[str]], source: str = "test.csv") -> Verdict:
+def check_test_overlap(
+    train_speakers: Sequence[str], test_speakers: Optional[Sequence[str]], source: str = "test.csv"
+) -> Verdict:
     """Test speakers must not be training speakers (a leak makes EER optimistic).
 
     Example
@@ -564,12 +616,15 @@ def check_test_overlap(train_speakers: Sequence[str], test_speakers: Optional[Se
     shared = sorted(train_set & test_set)
     if shared:
         return Verdict(
-            name, FAIL,
+            name,
+            FAIL,
             f"{len(shared)} of {len(test_set)} speakers of {source} are training speakers (e.g. {shared[:3]}): "
             f"test scores on them are optimistic",
             "prepare the data with disjoint train and test speakers (recipes/prepare.py)",
         )
-    return Verdict(name, PASS, f"the {len(test_set)} speakers of {source} are disjoint from the {len(train_set)} training speakers")
+    return Verdict(
+        name, PASS, f"the {len(test_set)} speakers of {source} are disjoint from the {len(train_set)} training speakers"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -599,7 +654,8 @@ def check_learning_rate(lr: Optional[float], optimizer: str) -> Verdict:
     if not low <= lr <= high:
         side = "below" if lr < low else "above"
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"lr={lr:g} is {side} the sane range {low:g}..{high:g} for {optimizer}: "
             + ("the loss barely moves" if lr < low else "the loss can diverge (NaN) or the embeddings collapse"),
             f"--lr={1e-3 if optimizer != 'SGD' else 0.1:g}",
@@ -629,7 +685,9 @@ def check_probe_loss(losses: Sequence[float], min_drop: float = MIN_LOSS_DROP) -
         return Verdict(name, WARN, "no probe steps were run", "")
     if not all(math.isfinite(v) for v in values):
         return Verdict(
-            name, FAIL, f"non-finite loss on the probe batch ({shown})",
+            name,
+            FAIL,
+            f"non-finite loss on the probe batch ({shown})",
             "lower the learning rate or the scale; check the audio for NaN/Inf and the features for log(0)",
         )
     if len(values) < 2:
@@ -637,12 +695,15 @@ def check_probe_loss(losses: Sequence[float], min_drop: float = MIN_LOSS_DROP) -
     drop = (values[0] - values[-1]) / max(abs(values[0]), 1e-12)
     if drop < min_drop:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"loss on one fixed batch did not decrease over {len(values) - 1} updates ({shown}; "
             f"{100 * drop:+.1f}% vs at least {100 * min_drop:g}%)",
             "check the learning rate and that the optimiser holds every module's parameters",
         )
-    return Verdict(name, PASS, f"loss on one fixed batch fell by {100 * drop:.1f}% over {len(values) - 1} updates ({shown})")
+    return Verdict(
+        name, PASS, f"loss on one fixed batch fell by {100 * drop:.1f}% over {len(values) - 1} updates ({shown})"
+    )
 
 
 def check_embedding_collapse(
@@ -665,16 +726,20 @@ def check_embedding_collapse(
         return Verdict(name, PASS, "no pair of different speakers in the probe batch: not measured")
     start = f" ({initial_cosine:.3f} before the first update)" if initial_cosine is not None else ""
     if not math.isfinite(mean_cosine):
-        return Verdict(name, FAIL, "non-finite embeddings on the probe batch", "lower the learning rate; check the data")
+        return Verdict(
+            name, FAIL, "non-finite embeddings on the probe batch", "lower the learning rate; check the data"
+        )
     if mean_cosine >= threshold:
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"mean cosine between different speakers' embeddings is {mean_cosine:.4f} over {pairs} pairs{start}, "
             f">= {threshold:g}: the embeddings have collapsed to one direction",
             "lower the learning rate, warm the margin up, and check that labels line up with the rows",
         )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"mean cosine between different speakers' embeddings {mean_cosine:.3f} over {pairs} pairs{start}, "
         f"< {threshold:g} (values up to ~0.99 are normal in the first steps)",
     )
@@ -684,8 +749,8 @@ def check_embedding_collapse(
 # 9. after evaluation: speaker overfitting (closed-set accuracy high, EER near the floor)
 # ---------------------------------------------------------------------------------------
 
-OVERFITTING_MARGIN_POINTS = 2.0    # EER within this many points of the floor's (or worse)...
-OVERFITTING_ACCURACY = 0.9         # ...while the closed-set accuracy is above this: WARN
+OVERFITTING_MARGIN_POINTS = 2.0  # EER within this many points of the floor's (or worse)...
+OVERFITTING_ACCURACY = 0.9  # ...while the closed-set accuracy is above this: WARN
 FLOOR_MARKER = "custom_modules.floor.CepstralStatistics"  # in a floor system's hyperparams.yaml
 OVERFITTING_REMEDIES = (
     "add variety, not epochs: speed perturbation (0.9x/1.1x copies as new speakers), random crops "
@@ -756,8 +821,12 @@ def check_speaker_overfitting(
     'PASS'
     """
     name = "speaker overfitting"
-    for label, value in (("train_accuracy", train_accuracy), ("valid_accuracy", valid_accuracy),
-                         ("eer", eer), ("floor_eer", floor_eer)):
+    for label, value in (
+        ("train_accuracy", train_accuracy),
+        ("valid_accuracy", valid_accuracy),
+        ("eer", eer),
+        ("floor_eer", floor_eer),
+    ):
         if value is not None and not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"{label}={value}: accuracies and EERs are fractions in [0, 1], not percentages")
     if train_accuracy is None and valid_accuracy is None:
@@ -769,8 +838,8 @@ def check_speaker_overfitting(
     elif which == "training":
         parts.append("no closed-set validation")
     accuracy_text = f"closed-set accuracy {100 * float(accuracy):.1f}% ({'; '.join(parts)}) on {int(num_speakers)} training speakers"
-    gap = 100.0 * (float(floor_eer) - float(eer))   # points the model is below (better than) the floor
-    same = abs(gap) < 0.005   # the same to the two decimals shown
+    gap = 100.0 * (float(floor_eer) - float(eer))  # points the model is below (better than) the floor
+    same = abs(gap) < 0.005  # the same to the two decimals shown
     position = "the same as" if same else f"{gap:.2f} points below" if gap > 0 else f"{-gap:.2f} points above"
     floor_text = f"the no-learning floor's {100 * float(floor_eer):.2f}%"
     near_floor = gap <= float(margin_points) + 1e-9
@@ -778,7 +847,8 @@ def check_speaker_overfitting(
     if near_floor and high_accuracy:
         closeness = f"within {margin_points:g} points" if gap > 0 and not same else "no better than learning nothing"
         return Verdict(
-            name, WARN,
+            name,
+            WARN,
             f"{accuracy_text}, but the EER on the trials is {100 * float(eer):.2f}%, "
             f"{'only ' if gap > 0 and not same else ''}{position} {floor_text} ({closeness}): "
             f"the model separates its {int(num_speakers)} training speakers but has learned little about "
@@ -786,15 +856,20 @@ def check_speaker_overfitting(
             OVERFITTING_REMEDIES,
         )
     if near_floor:
-        verdict = (f"accuracy is not above {100 * accuracy_threshold:g}%, so this is not speaker overfitting "
-                   f"(more likely under-training)")
+        verdict = (
+            f"accuracy is not above {100 * accuracy_threshold:g}%, so this is not speaker overfitting "
+            f"(more likely under-training)"
+        )
     elif high_accuracy:
         verdict = f"more than {margin_points:g} points better than the floor, so not the overfitting signature"
     else:
-        verdict = (f"more than {margin_points:g} points better than the floor, and accuracy not above "
-                   f"{100 * accuracy_threshold:g}%")
+        verdict = (
+            f"more than {margin_points:g} points better than the floor, and accuracy not above "
+            f"{100 * accuracy_threshold:g}%"
+        )
     return Verdict(
-        name, PASS,
+        name,
+        PASS,
         f"{accuracy_text}; EER on the trials {100 * float(eer):.2f}%, {position} {floor_text}: {verdict}",
     )
 
@@ -826,8 +901,10 @@ def read_final_accuracies(metrics_file: str, epoch: Optional[int] = None) -> Dic
     {'epoch': 1, 'train_accuracy': 0.5, 'valid_accuracy': 0.25}
     """
     if not os.path.isfile(metrics_file):
-        raise NotApplicable(f"{metrics_file} not found: no closed-set accuracy to compare with the EER "
-                            f"(a pretrained or exported model folder, or a run that finished no epoch)")
+        raise NotApplicable(
+            f"{metrics_file} not found: no closed-set accuracy to compare with the EER "
+            f"(a pretrained or exported model folder, or a run that finished no epoch)"
+        )
     final = chosen = None
     with open(metrics_file) as handle:
         for number, line in enumerate(handle, 1):
@@ -852,8 +929,11 @@ def read_final_accuracies(metrics_file: str, epoch: Optional[int] = None) -> Dic
 
     if final is None:
         raise NotApplicable(f"{metrics_file} holds no epoch yet")
-    return {"epoch": final.get("epoch"), "train_accuracy": accuracy(final.get("train")),
-            "valid_accuracy": accuracy(final.get("valid"))}
+    return {
+        "epoch": final.get("epoch"),
+        "train_accuracy": accuracy(final.get("train")),
+        "valid_accuracy": accuracy(final.get("valid")),
+    }
 
 
 def is_floor_folder(folder: str) -> bool:
@@ -991,8 +1071,13 @@ def read_data_rows(hparams: dict) -> DataRows:
 
     train_csv = hparams["train_annotation"]
     train, valid, _, valid_source = resolve_splits(
-        train_csv, hparams.get("valid_annotation"), float(hparams.get("valid_fraction", 0.1)),
-        int(hparams.get("seed", 1986)), int(hparams.get("valid_speakers", 0) or 0), hparams.get("data_folder"))
+        train_csv,
+        hparams.get("valid_annotation"),
+        float(hparams.get("valid_fraction", 0.1)),
+        int(hparams.get("seed", 1986)),
+        int(hparams.get("valid_speakers", 0) or 0),
+        hparams.get("data_folder"),
+    )
     test_csv = hparams.get("test_annotation") or os.path.join(hparams.get("data_folder", ""), "test.csv")
     test = read_speaker_csv(test_csv) if os.path.isfile(test_csv) else None
     return DataRows(train, valid, test, valid_source, test_csv, train_csv)
@@ -1067,21 +1152,32 @@ def run_config_checks(
         speaker_classes = int(num_classes) // per_speaker_classes
     opt_name, lr = _optimizer(hparams)
     if durations is None:
-        durations = utterance_seconds(train_rows, hparams.get("data_folder", ""), int(hparams.get("sample_rate", 16000)))
+        durations = utterance_seconds(
+            train_rows, hparams.get("data_folder", ""), int(hparams.get("sample_rate", 16000))
+        )
     verdicts = [
         check_batch_size(
-            _batch_size(hparams), len(train_rows),
-            bool((hparams.get("train_dataloader_options") or {}).get("drop_last", False)), counts,
+            _batch_size(hparams),
+            len(train_rows),
+            bool((hparams.get("train_dataloader_options") or {}).get("drop_last", False)),
+            counts,
         ),
         check_crop(hparams.get("crop_seconds"), durations, sampled_from=len(train_rows)),
-        check_classes(speaker_classes if speaker_classes is not None else len(train_speakers), train_speakers, label_map, train_source),
+        check_classes(
+            speaker_classes if speaker_classes is not None else len(train_speakers),
+            train_speakers,
+            label_map,
+            train_source,
+        ),
     ]
     if scale is not None:
         verdicts.append(check_scale_margin(scale, margin or 0.0, num_classes or len(train_speakers), warmup=warmup))
     verdicts += [
         check_speakers(dict(per_speaker)),
         check_validation_speakers(train_speakers, valid_speakers, len(valid_rows), valid_source),
-        check_test_overlap(train_speakers, None if test_rows is None else [r["spk_id"] for r in test_rows], test_source),
+        check_test_overlap(
+            train_speakers, None if test_rows is None else [r["spk_id"] for r in test_rows], test_source
+        ),
         check_learning_rate(lr, opt_name),
     ]
     return verdicts
@@ -1091,7 +1187,6 @@ def training_audio_verdict(hparams: dict) -> Verdict:
     """The ``audio`` verdict over the CSVs a run trains and validates on (every row's file
     read once: :mod:`custom_modules.audio_check`)."""
     from custom_modules.audio_check import audio_verdict
-
     from custom_modules.dataio import effective_valid_annotation
 
     valid_csv = effective_valid_annotation(hparams.get("valid_annotation"), hparams.get("data_folder"))
@@ -1112,8 +1207,14 @@ def preflight(hparams: dict) -> List[Verdict]:
         if audio.status == FAIL:
             return [audio]
         verdicts = run_config_checks(
-            hparams, rows.train, rows.valid, rows.test, label_map=label_map,
-            train_source=rows.train_source, valid_source=rows.valid_source, test_source=rows.test_source,
+            hparams,
+            rows.train,
+            rows.valid,
+            rows.test,
+            label_map=label_map,
+            train_source=rows.train_source,
+            valid_source=rows.valid_source,
+            test_source=rows.test_source,
         )
         return verdicts + [audio]
     except DataError as error:
@@ -1128,17 +1229,17 @@ def preflight(hparams: dict) -> List[Verdict]:
 class ProbeResult(NamedTuple):
     """What :func:`probe_training` measured on its fixed batch."""
 
-    losses: List[float]            # loss before each update, then after the last one
+    losses: List[float]  # loss before each update, then after the last one
     batch_size: int
-    speakers: int                  # distinct speakers in the probe batch
+    speakers: int  # distinct speakers in the probe batch
     crop_seconds: float
     seconds: float
-    head_correct: int              # the head's own count, after the updates
-    cos_correct: int               # argmax(cos) == label
+    head_correct: int  # the head's own count, after the updates
+    cos_correct: int  # argmax(cos) == label
     margin_correct: Optional[int]  # argmax(margin-penalised logits) == label
     total: int
     margin: float
-    mean_cosine: Optional[float]   # different-speaker pairs, after the updates
+    mean_cosine: Optional[float]  # different-speaker pairs, after the updates
     initial_cosine: Optional[float]
     pairs: int
     error: Optional[str] = None
@@ -1218,13 +1319,19 @@ def probe_training(
         rows = _probe_rows(train_rows, size, int(hparams.get("seed", 1986)))
         data_folder = hparams.get("data_folder", "")
         num_samples = int(round(crop * sample_rate))
-        wavs = torch.stack([
-            read_crop(resolve_audio_path(r["wav"], data_folder), num_samples,
-                      int(float(r["start"])) if r.get("start") not in (None, "") else None,
-                      int(float(r["stop"])) if r.get("stop") not in (None, "") else None,
-                      random=False, sample_rate=sample_rate)
-            for r in rows
-        ]).to(device)
+        wavs = torch.stack(
+            [
+                read_crop(
+                    resolve_audio_path(r["wav"], data_folder),
+                    num_samples,
+                    int(float(r["start"])) if r.get("start") not in (None, "") else None,
+                    int(float(r["stop"])) if r.get("stop") not in (None, "") else None,
+                    random=False,
+                    sample_rate=sample_rate,
+                )
+                for r in rows
+            ]
+        ).to(device)
         lens = torch.ones(len(rows), device=device)
         labels = torch.tensor([index[r["spk_id"]] for r in rows], device=device)
         modules = [hparams["compute_features"], hparams["mean_var_norm"], hparams["embedding_model"], head]
@@ -1266,8 +1373,19 @@ def probe_training(
                     onehot = F.one_hot(labels, cos.shape[1]).to(cos.dtype)
                     margin_correct = int((head.margin_logits(cos, onehot).argmax(dim=1) == labels).sum())
         return ProbeResult(
-            losses, len(rows), len(set(labels.tolist())), crop, round(time.time() - started, 1),
-            head_correct, cos_correct, margin_correct, int(out.total), margin, mean_cos, initial, pairs,
+            losses,
+            len(rows),
+            len(set(labels.tolist())),
+            crop,
+            round(time.time() - started, 1),
+            head_correct,
+            cos_correct,
+            margin_correct,
+            int(out.total),
+            margin,
+            mean_cos,
+            initial,
+            pairs,
         )
     except Exception as error:  # reported as a FAIL verdict, with its type
         return empty._replace(error=f"{type(error).__name__}: {error}", seconds=round(time.time() - started, 1))
@@ -1276,10 +1394,14 @@ def probe_training(
 def probe_checks(probe: ProbeResult) -> List[Verdict]:
     """Verdicts from a :class:`ProbeResult`: accuracy counts, loss trend, collapse."""
     if probe.error:
-        return [Verdict(
-            "probe", FAIL, f"training steps on a batch of {probe.batch_size} failed: {probe.error}",
-            "fix the error above; recipes/train.py would fail the same way",
-        )]
+        return [
+            Verdict(
+                "probe",
+                FAIL,
+                f"training steps on a batch of {probe.batch_size} failed: {probe.error}",
+                "fix the error above; recipes/train.py would fail the same way",
+            )
+        ]
     return [
         check_accuracy_counts(probe.head_correct, probe.cos_correct, probe.margin_correct, probe.total, probe.margin),
         check_probe_loss(probe.losses),

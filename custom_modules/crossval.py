@@ -102,14 +102,22 @@ def speaker_folds(speakers: Sequence[str], folds: int, seed: int) -> List[List[s
     if len(unique) < folds * MIN_TEST_SPEAKERS:  # then every fold also leaves >= 2 training speakers
         most = len(unique) // MIN_TEST_SPEAKERS
         fix = f"use --folds {most} or fewer" if most >= 2 else "cross-validation needs at least 4 speakers"
-        raise CrossvalError(f"{len(unique)} speakers cannot make {folds} folds of at least {MIN_TEST_SPEAKERS} test "
-                            f"speakers; {fix}")
+        raise CrossvalError(
+            f"{len(unique)} speakers cannot make {folds} folds of at least {MIN_TEST_SPEAKERS} test speakers; {fix}"
+        )
     order = [unique[i] for i in np.random.default_rng(seed).permutation(len(unique))]
     return [sorted(order[f::folds]) for f in range(folds)]
 
 
-def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[str], data_folder: str,
-                      trials_per_fold: int, seed: int, extra_train: Sequence[Row] = ()) -> Dict[str, str]:
+def write_fold_folder(
+    folder: str,
+    rows: Sequence[Row],
+    test_speakers: Sequence[str],
+    data_folder: str,
+    trials_per_fold: int,
+    seed: int,
+    extra_train: Sequence[Row] = (),
+) -> Dict[str, str]:
     """Write one fold's data folder, a folder ``recipes/train.py`` and ``eval.py`` take as is.
 
     Arguments
@@ -153,8 +161,10 @@ def write_fold_folder(folder: str, rows: Sequence[Row], test_speakers: Sequence[
         raise CrossvalError(f"test speakers {missing} have no utterance in the data")
     shared = sorted(every & {r["spk_id"] for r in extra_train})
     if shared:
-        raise CrossvalError(f"speakers {shared[:3]} are both cross-validated and in an --extra_train CSV: a test "
-                            f"speaker would be trained on; remove them from the extra CSV")
+        raise CrossvalError(
+            f"speakers {shared[:3]} are both cross-validated and in an --extra_train CSV: a test "
+            f"speaker would be trained on; remove them from the extra CSV"
+        )
     train = subset_rows(rows, every - chosen, data_folder) + [dict(r) for r in extra_train]
     test = subset_rows(rows, chosen, data_folder)
     by_speaker: Dict[str, List[str]] = {}
@@ -198,8 +208,12 @@ def _pooled_arrays(folds: Sequence[Mapping[str, Any]]):
     return trials, scores, labels, speakers
 
 
-def pool_folds(folds: Sequence[Mapping[str, Any]], p_targets: Sequence[float] = DEFAULT_P_TARGETS,
-               resamples: int = 1000, seed: int = 0) -> Dict[str, Any]:
+def pool_folds(
+    folds: Sequence[Mapping[str, Any]],
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Dict[str, Any]:
     """Pooled and per-fold verification figures of cross-validated scores.
 
     Arguments
@@ -240,25 +254,43 @@ def pool_folds(folds: Sequence[Mapping[str, Any]], p_targets: Sequence[float] = 
     pooled["interval"] = None
     if resamples:
         pooled["interval"] = speaker_bootstrap(
-            scores, labels, [t.enrol for t in trials], [t.test for t in trials], p_targets=tuple(p_targets),
-            resamples=int(resamples), seed=seed, speaker_map=speakers)
+            scores,
+            labels,
+            [t.enrol for t in trials],
+            [t.test for t in trials],
+            p_targets=tuple(p_targets),
+            resamples=int(resamples),
+            seed=seed,
+            speaker_map=speakers,
+        )
     per_fold = []
     for f in folds:
         s = np.asarray(f["scores"], dtype=np.float64)
         lab = np.array([t.label for t in f["trials"]])
         m = verification_metrics(s[lab == 1], s[lab == 0], p_targets=tuple(p_targets))
-        per_fold.append({"fold": int(f["fold"]), "speakers": sorted({f["speakers"][t.enrol] for t in f["trials"]}
-                                                                    | {f["speakers"][t.test] for t in f["trials"]}),
-                         "eer": m["eer"], "min_dcf": m["min_dcf"], "n_target": m["n_target"],
-                         "n_nontarget": m["n_nontarget"]})
+        per_fold.append(
+            {
+                "fold": int(f["fold"]),
+                "speakers": sorted(
+                    {f["speakers"][t.enrol] for t in f["trials"]} | {f["speakers"][t.test] for t in f["trials"]}
+                ),
+                "eer": m["eer"],
+                "min_dcf": m["min_dcf"],
+                "n_target": m["n_target"],
+                "n_nontarget": m["n_nontarget"],
+            }
+        )
     eers = np.array([f["eer"] for f in per_fold])
-    return {"pooled": pooled, "folds": per_fold, "mean_fold_eer": float(eers.mean()),
-            "std_fold_eer": float(eers.std())}
+    return {"pooled": pooled, "folds": per_fold, "mean_fold_eer": float(eers.mean()), "std_fold_eer": float(eers.std())}
 
 
-def paired_comparison(folds_a: Sequence[Mapping[str, Any]], folds_b: Sequence[Mapping[str, Any]],
-                      p_targets: Sequence[float] = DEFAULT_P_TARGETS, resamples: int = 1000,
-                      seed: int = 0) -> Dict[str, Any]:
+def paired_comparison(
+    folds_a: Sequence[Mapping[str, Any]],
+    folds_b: Sequence[Mapping[str, Any]],
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Dict[str, Any]:
     """Paired, fold-matched comparison of two cross-validated recipes: ``metric(a) - metric(b)``
     on their pooled trials, with a speaker bootstrap that draws the same speakers for both.
 
@@ -278,25 +310,42 @@ def paired_comparison(folds_a: Sequence[Mapping[str, Any]], folds_b: Sequence[Ma
     -0.5
     """
     if [f["fold"] for f in folds_a] != [f["fold"] for f in folds_b]:
-        raise CrossvalError(f"the two runs have different folds ({[f['fold'] for f in folds_a]} vs "
-                            f"{[f['fold'] for f in folds_b]})")
+        raise CrossvalError(
+            f"the two runs have different folds ({[f['fold'] for f in folds_a]} vs {[f['fold'] for f in folds_b]})"
+        )
     for fa, fb in zip(folds_a, folds_b):
         if list(fa["trials"]) != list(fb["trials"]):
-            raise CrossvalError(f"fold {fa['fold']} has other trials in the two runs: they were not cross-validated "
-                                f"on the same folds (use the same data, --folds, --fold_seed and --trials_per_fold)")
+            raise CrossvalError(
+                f"fold {fa['fold']} has other trials in the two runs: they were not cross-validated "
+                f"on the same folds (use the same data, --folds, --fold_seed and --trials_per_fold)"
+            )
     trials, scores_a, labels, speakers = _pooled_arrays(folds_a)
     _, scores_b, _, _ = _pooled_arrays(folds_b)
     enrol, test = [t.enrol for t in trials], [t.test for t in trials]
     if not resamples:
         ma = verification_metrics(scores_a[labels == 1], scores_a[labels == 0], p_targets=tuple(p_targets))
         mb = verification_metrics(scores_b[labels == 1], scores_b[labels == 0], p_targets=tuple(p_targets))
-        return {"eer": {"value": ma["eer"] - mb["eer"], "low": None, "high": None, "significant": None},
-                "resamples": 0}
-    result = paired_speaker_bootstrap(scores_a, scores_b, labels, enrol, test, p_targets=tuple(p_targets),
-                                      resamples=int(resamples), seed=seed, speaker_map=speakers)
-    return {"eer": {**result["eer_difference"], "significant": bool(result["significant"])},
-            "min_dcf": result["min_dcf_difference"], "eer_a": result["eer_a"], "eer_b": result["eer_b"],
-            "resamples": int(resamples), "n_speakers": result.get("n_speakers"), "warning": result.get("warning")}
+        return {"eer": {"value": ma["eer"] - mb["eer"], "low": None, "high": None, "significant": None}, "resamples": 0}
+    result = paired_speaker_bootstrap(
+        scores_a,
+        scores_b,
+        labels,
+        enrol,
+        test,
+        p_targets=tuple(p_targets),
+        resamples=int(resamples),
+        seed=seed,
+        speaker_map=speakers,
+    )
+    return {
+        "eer": {**result["eer_difference"], "significant": bool(result["significant"])},
+        "min_dcf": result["min_dcf_difference"],
+        "eer_a": result["eer_a"],
+        "eer_b": result["eer_b"],
+        "resamples": int(resamples),
+        "n_speakers": result.get("n_speakers"),
+        "warning": result.get("warning"),
+    }
 
 
 def _pct(value: Optional[float]) -> str:
@@ -335,32 +384,52 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
         f"trials among that fold's speakers; raw cosine scores. Pooled: the trials of all folds as one list; its "
         f"interval is a 95% bootstrap over all test speakers. minDCF normalised, C_miss = C_fa = 1.",
         "",
-        "| test speakers | EER | EER 95% interval | " + " | ".join(f"minDCF p={p}" for p in p_targets)
+        "| test speakers | EER | EER 95% interval | "
+        + " | ".join(f"minDCF p={p}" for p in p_targets)
         + " | target / non-target trials |",
         "|---|---|---|" + "---|" * len(p_targets) + "---|",
         f"| pooled ({pooled['n_speakers']} speakers) | {_pct(pooled['eer'])} | {eer_interval(interval)} | "
-        + " | ".join(f"{d['min_dcf']:.4f}" for d in pooled["min_dcf"]) + f" | {pooled['n_target']} / {pooled['n_nontarget']} |",
+        + " | ".join(f"{d['min_dcf']:.4f}" for d in pooled["min_dcf"])
+        + f" | {pooled['n_target']} / {pooled['n_nontarget']} |",
     ]
     floor = report.get("floor")
     if floor:
-        lines.append(f"| no-learning floor, pooled | {_pct(floor['eer'])} | {eer_interval(floor.get('interval'))} | "
-                     + " | ".join(f"{d['min_dcf']:.4f}" for d in floor["min_dcf"])
-                     + f" | {floor['n_target']} / {floor['n_nontarget']} |")
+        lines.append(
+            f"| no-learning floor, pooled | {_pct(floor['eer'])} | {eer_interval(floor.get('interval'))} | "
+            + " | ".join(f"{d['min_dcf']:.4f}" for d in floor["min_dcf"])
+            + f" | {floor['n_target']} / {floor['n_nontarget']} |"
+        )
     for f in report["folds"]:
-        lines.append(f"| fold {f['fold'] + 1}: {', '.join(f['speakers'])} | {_pct(f['eer'])} | - | "
-                     + " | ".join(f"{d['min_dcf']:.4f}" for d in f["min_dcf"])
-                     + f" | {f['n_target']} / {f['n_nontarget']} |")
+        lines.append(
+            f"| fold {f['fold'] + 1}: {', '.join(f['speakers'])} | {_pct(f['eer'])} | - | "
+            + " | ".join(f"{d['min_dcf']:.4f}" for d in f["min_dcf"])
+            + f" | {f['n_target']} / {f['n_nontarget']} |"
+        )
     for extra in report.get("extra_test") or []:
-        floor = ("" if extra.get("floor_eer") is None
-                 else f"; the no-learning floor, fitted on each fold's training set, {_pct(extra['floor_eer'])} on average")
-        lines += ["", f"Every fold's model on `{extra['trials']}`: EER " + ", ".join(_pct(e) for e in extra["fold_eer"])
-                  + f" (mean {_pct(extra['mean_eer'])}){floor}."]
-    lines += ["", f"Mean of the fold EERs {_pct(report['mean_fold_eer'])} (std over folds "
-              f"{100 * report['std_fold_eer']:.2f} points)."]
+        floor = (
+            ""
+            if extra.get("floor_eer") is None
+            else f"; the no-learning floor, fitted on each fold's training set, {_pct(extra['floor_eer'])} on average"
+        )
+        lines += [
+            "",
+            f"Every fold's model on `{extra['trials']}`: EER "
+            + ", ".join(_pct(e) for e in extra["fold_eer"])
+            + f" (mean {_pct(extra['mean_eer'])}){floor}.",
+        ]
+    lines += [
+        "",
+        f"Mean of the fold EERs {_pct(report['mean_fold_eer'])} (std over folds "
+        f"{100 * report['std_fold_eer']:.2f} points).",
+    ]
     floors = [f.get("floor_eer") for f in report["folds"]]
     if all(v is not None for v in floors):
-        lines += ["", "No-learning floor on each fold's trials (eval's floor row): "
-                  + ", ".join(f"fold {f['fold'] + 1} {_pct(f['floor_eer'])}" for f in report["folds"]) + "."]
+        lines += [
+            "",
+            "No-learning floor on each fold's trials (eval's floor row): "
+            + ", ".join(f"fold {f['fold'] + 1} {_pct(f['floor_eer'])}" for f in report["folds"])
+            + ".",
+        ]
     epochs = [f.get("epochs") for f in report["folds"]]
     if any(e is not None for e in epochs):
         lines += ["", "Epochs trained per fold: " + ", ".join("-" if e is None else str(e) for e in epochs) + "."]
@@ -368,8 +437,9 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def comparison_markdown(name_a: str, name_b: str, report_a: Mapping[str, Any], report_b: Mapping[str, Any],
-                        difference: Mapping[str, Any]) -> str:
+def comparison_markdown(
+    name_a: str, name_b: str, report_a: Mapping[str, Any], report_b: Mapping[str, Any], difference: Mapping[str, Any]
+) -> str:
     """``comparison.md`` of two cross-validated recipes: pooled figures side by side, per-fold
     EERs, and the paired difference (A - B) with its interval.
 
@@ -386,22 +456,33 @@ def comparison_markdown(name_a: str, name_b: str, report_a: Mapping[str, Any], r
         "Same folds, same trials (fold-matched); raw cosine scores pooled over the folds.",
         "",
         "| system | pooled EER | 95% interval | mean of fold EERs | "
-        + " | ".join(f"fold {f['fold'] + 1}" for f in report_a["folds"]) + " |",
+        + " | ".join(f"fold {f['fold'] + 1}" for f in report_a["folds"])
+        + " |",
         "|---|---|---|---|" + "---|" * len(report_a["folds"]),
     ]
     for label, name, report in (("A", name_a, report_a), ("B", name_b, report_b)):
         interval = report["pooled"].get("interval")
         span = "-" if not interval else f"{_pct(interval['eer']['low'])} - {_pct(interval['eer']['high'])}"
-        lines.append(f"| {label}: {name} | {_pct(report['pooled']['eer'])} | {span} | {_pct(report['mean_fold_eer'])} | "
-                     + " | ".join(_pct(f["eer"]) for f in report["folds"]) + " |")
+        lines.append(
+            f"| {label}: {name} | {_pct(report['pooled']['eer'])} | {span} | {_pct(report['mean_fold_eer'])} | "
+            + " | ".join(_pct(f["eer"]) for f in report["folds"])
+            + " |"
+        )
     eer = difference["eer"]
     if eer.get("low") is None:
         verdict = "no interval (0 resamples)"
         span = ""
     else:
         span = f", 95% interval [{100 * eer['low']:+.2f}, {100 * eer['high']:+.2f}]"
-        verdict = ("significant (the interval excludes 0)" if eer["significant"]
-                   else "not significant (the interval contains 0)")
-    lines += ["", f"Paired difference A - B (pooled EER): {100 * eer['value']:+.2f} points{span}: {verdict}.",
-              "", "A speaker bootstrap over all test speakers, the same speakers drawn for both systems in every round."]
+        verdict = (
+            "significant (the interval excludes 0)"
+            if eer["significant"]
+            else "not significant (the interval contains 0)"
+        )
+    lines += [
+        "",
+        f"Paired difference A - B (pooled EER): {100 * eer['value']:+.2f} points{span}: {verdict}.",
+        "",
+        "A speaker bootstrap over all test speakers, the same speakers drawn for both systems in every round.",
+    ]
     return "\n".join(lines) + "\n"

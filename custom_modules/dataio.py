@@ -93,9 +93,7 @@ def read_speaker_csv(path: str) -> List[Dict[str, str]]:
                     f"{row['spk_id']!r}; trial lists are whitespace-separated, so rename it"
                 )
             if row["ID"] in seen:
-                raise DataError(
-                    f"{path}, line {line}: duplicate ID {row['ID']!r} (first on line {seen[row['ID']]})"
-                )
+                raise DataError(f"{path}, line {line}: duplicate ID {row['ID']!r} (first on line {seen[row['ID']]})")
             seen[row["ID"]] = line
             rows.append(dict(row))
     if not rows:
@@ -226,7 +224,7 @@ def resolve_audio_path(path: str, data_folder: str) -> str:
     ('/data/wav/a.wav', '/x/a.wav')
     """
     if path.startswith("$data_root"):
-        path = path[len("$data_root"):].lstrip("/")
+        path = path[len("$data_root") :].lstrip("/")
     return path if os.path.isabs(path) else os.path.join(data_folder, path)
 
 
@@ -320,7 +318,9 @@ def read_crop(
             stop = sf.info(path).frames
         except Exception as error:
             if not os.path.isfile(path):
-                raise DataError(f"{path}: audio file not found (check the CSV's wav column and --data_folder)") from error
+                raise DataError(
+                    f"{path}: audio file not found (check the CSV's wav column and --data_folder)"
+                ) from error
             raise DataError(f"{path}: unreadable audio ({error})") from error
     length = int(stop) - start
     if length <= num_samples:
@@ -361,8 +361,14 @@ def effective_valid_annotation(valid_annotation: Optional[str], data_folder: Opt
     return prepared if prepared and os.path.isfile(prepared) else None
 
 
-def resolve_splits(train_annotation: str, valid_annotation: Optional[str], valid_fraction: float, seed: int,
-                   valid_speakers: int = 0, data_folder: Optional[str] = None) -> Splits:
+def resolve_splits(
+    train_annotation: str,
+    valid_annotation: Optional[str],
+    valid_fraction: float,
+    seed: int,
+    valid_speakers: int = 0,
+    data_folder: Optional[str] = None,
+) -> Splits:
     """The one place the training, validation and held-out-speaker rows are decided, for
     ``recipes/train.py``, its preflight and ``recipes/diagnose.py`` alike.
 
@@ -419,8 +425,10 @@ def row_segments(rows: List[Dict[str, str]], data_folder: str) -> List[Tuple[str
     >>> row_segments([{"wav": "wav/a.wav", "start": "0", "stop": "16000"}, {"wav": "/x/b.wav"}], "/data")
     [('/data/wav/a.wav', 0, 16000), ('/x/b.wav', None, None)]
     """
-    return [(resolve_audio_path(r["wav"], data_folder), _optional_int(r.get("start")), _optional_int(r.get("stop")))
-            for r in rows]
+    return [
+        (resolve_audio_path(r["wav"], data_folder), _optional_int(r.get("start")), _optional_int(r.get("stop")))
+        for r in rows
+    ]
 
 
 def speaker_datasets(
@@ -455,8 +463,9 @@ def speaker_datasets(
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.dataio.encoder import CategoricalEncoder
 
-    train_rows, valid_rows, heldout_rows, _ = resolve_splits(train_annotation, valid_annotation, valid_fraction, seed,
-                                                              valid_speakers, data_folder)
+    train_rows, valid_rows, heldout_rows, _ = resolve_splits(
+        train_annotation, valid_annotation, valid_fraction, seed, valid_speakers, data_folder
+    )
     valid_annotation = effective_valid_annotation(valid_annotation, data_folder)
     if not valid_annotation:
         if not valid_rows:

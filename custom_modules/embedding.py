@@ -17,8 +17,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["frame_lengths", "compute_embeddings", "EmbeddingExtractor", "pad_batch", "segment_length", "windows",
-           "embed_utterances", "MAX_SECONDS", "BATCH_SECONDS"]
+__all__ = [
+    "frame_lengths",
+    "compute_embeddings",
+    "EmbeddingExtractor",
+    "pad_batch",
+    "segment_length",
+    "windows",
+    "embed_utterances",
+    "MAX_SECONDS",
+    "BATCH_SECONDS",
+]
 
 
 def frame_lengths(wav_lens: torch.Tensor, num_samples: int, num_frames: int, hop: Optional[int]) -> torch.Tensor:

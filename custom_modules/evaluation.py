@@ -26,13 +26,25 @@ from custom_modules.atomic import OutputError, ensure_writable_folder, staged_ou
 from custom_modules.bootstrap import speaker_bootstrap_trials
 from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
 from custom_modules.checks import (
-    OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
-    format_verdict, is_floor_folder, read_training_figures,
+    OVERFITTING_ACCURACY,
+    OVERFITTING_MARGIN_POINTS,
+    NotApplicable,
+    Verdict,
+    check_speaker_overfitting,
+    format_verdict,
+    is_floor_folder,
+    read_training_figures,
 )
 from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv
 from custom_modules.embedding import embed_utterances, segment_length
 from custom_modules.experiment import (
-    Experiment, ExperimentError, checkpoint_epoch, default_eval_folder, file_sha256, load_experiment, load_pretrained,
+    Experiment,
+    ExperimentError,
+    checkpoint_epoch,
+    default_eval_folder,
+    file_sha256,
+    load_experiment,
+    load_pretrained,
 )
 from custom_modules.floor import build_floor_folder
 from custom_modules.floor_check import check_against_floor, training_recipe_facts
@@ -61,8 +73,15 @@ commands that call it end with that message in one line."""
 NORMS = NORM_METHODS  # scoring.NORM_METHODS: the one list of score normalisations
 FLOOR_SCORES = "scores_floor.txt"  # the floor's cosine scores on the same trials
 # what an evaluation writes: a rerun into the same folder replaces all of them at once
-EVAL_OUTPUTS = ("scores_*.txt", "results.json", "summary.md", "det.png", "score_hist.png", "embeddings.npz",
-                "calibration.json")
+EVAL_OUTPUTS = (
+    "scores_*.txt",
+    "results.json",
+    "summary.md",
+    "det.png",
+    "score_hist.png",
+    "embeddings.npz",
+    "calibration.json",
+)
 FLOOR_MAX_UTTERANCES = 2000  # training utterances the floor's global mean and std are taken from
 
 
@@ -89,7 +108,9 @@ def resolve_settings(hparams: dict, record: dict) -> dict:
     if hparams["cohort"] not in ("speakers", "utterances"):
         raise SystemExit(f"error: cohort must be 'speakers' or 'utterances', got {hparams['cohort']!r}")
     settings["norms"] = norms
-    settings["output_folder"] = hparams["output_folder"] or default_eval_folder(hparams["experiment"], settings["trials"])
+    settings["output_folder"] = hparams["output_folder"] or default_eval_folder(
+        hparams["experiment"], settings["trials"]
+    )
     return settings
 
 
@@ -98,8 +119,9 @@ def embed_rows(experiment, rows, data_folder, hparams, device, what):
     segments = row_segments(rows, data_folder)
     rate = experiment.record["sample_rate"]
     start = time.time()
-    emb = embed_utterances(experiment.extractor, segments, sample_rate=rate, batch_size=hparams["batch_size"],
-                           device=device, progress=True)
+    emb = embed_utterances(
+        experiment.extractor, segments, sample_rate=rate, batch_size=hparams["batch_size"], device=device, progress=True
+    )
     timing = {"audio_seconds": sum(segment_length(*s) for s in segments) / rate, "seconds": time.time() - start}
     print(f"embedded {len(rows)} {what} ({timing['audio_seconds']:.0f} s of audio) in {timing['seconds']:.1f} s")
     return emb, timing
@@ -116,8 +138,9 @@ def calibration_scores(path: str) -> Tuple[np.ndarray, np.ndarray]:
     return scores_cal, np.array([t.label for t in trials_cal])
 
 
-def calibrate(hparams: dict, raw: np.ndarray, labels: np.ndarray, scores_cal: np.ndarray,
-              labels_cal: np.ndarray) -> dict:
+def calibrate(
+    hparams: dict, raw: np.ndarray, labels: np.ndarray, scores_cal: np.ndarray, labels_cal: np.ndarray
+) -> dict:
     """Fit a linear calibration on another trial list's raw scores and measure it here."""
     p_target = float(hparams["calibration_p_target"])
     model = fit_linear_calibration(scores_cal[labels_cal == 1], scores_cal[labels_cal == 0], p_target=p_target)
@@ -131,8 +154,16 @@ def calibrate(hparams: dict, raw: np.ndarray, labels: np.ndarray, scores_cal: np
     }
 
 
-def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, labels: np.ndarray, data_folder: str,
-              hparams: dict, device: str) -> Tuple[dict, np.ndarray]:
+def floor_eer(
+    experiment: Experiment,
+    trials: list,
+    rows: list,
+    index: dict,
+    labels: np.ndarray,
+    data_folder: str,
+    hparams: dict,
+    device: str,
+) -> Tuple[dict, np.ndarray]:
     """EER of the no-learning floor system on the same trials, with how it was built, and
     its trial scores.
 
@@ -158,14 +189,15 @@ def floor_eer(experiment: Experiment, trials: list, rows: list, index: dict, lab
         if len(subset) < len(train_rows):
             csv = os.path.join(folder, "train_subset.csv")
             write_speaker_csv(csv, subset)
-        build_floor_folder(record["data_folder"], os.path.join(folder, "floor"), csv,
-                           sample_rate=record["sample_rate"])
+        build_floor_folder(record["data_folder"], os.path.join(folder, "floor"), csv, sample_rate=record["sample_rate"])
         floor = load_pretrained(os.path.join(folder, "floor"), device, sample_rate=record["sample_rate"])
         embeddings, _ = embed_rows(floor, rows, data_folder, hparams, device, "trial utterances with the floor system")
     scores = cosine_trial_scores(trials, embeddings, index)
     eer = equal_error_rate(scores[labels == 1], scores[labels == 0])
-    print(f"no-learning floor: EER {100 * eer.eer:.2f}% on the same trials (global statistics of {len(subset)} "
-          f"training utterances; {time.time() - start:.1f} s in all)")
+    print(
+        f"no-learning floor: EER {100 * eer.eer:.2f}% on the same trials (global statistics of {len(subset)} "
+        f"training utterances; {time.time() - start:.1f} s in all)"
+    )
     figures = {
         "eer": eer.eer,
         "eer_threshold": eer.threshold,
@@ -189,14 +221,24 @@ def training_overlap(experiment: Experiment, rows: list, data_folder: str) -> Op
     reused = [row["ID"] for row, segment in zip(rows, row_segments(rows, data_folder)) if segment in trained]
     section = {"utterances": len(reused), "of": len(rows), "examples": reused[:5], "train_csv": train_csv}
     if reused:
-        print(f"WARN: {len(reused)} of the {len(rows)} trial utterances are in the model's training split "
-              f"({train_csv}), e.g. {reused[:3]}: their trials measure memory, not verification of new speakers; "
-              f"score trials of held-out speakers")
+        print(
+            f"WARN: {len(reused)} of the {len(rows)} trial utterances are in the model's training split "
+            f"({train_csv}), e.g. {reused[:3]}: their trials measure memory, not verification of new speakers; "
+            f"score trials of held-out speakers"
+        )
     return section
 
 
-def no_learning_floor(experiment: Experiment, trials: list, rows: list, index: dict, labels: np.ndarray,
-                      data_folder: str, hparams: dict, device: str) -> Tuple[Optional[dict], Optional[np.ndarray], str]:
+def no_learning_floor(
+    experiment: Experiment,
+    trials: list,
+    rows: list,
+    index: dict,
+    labels: np.ndarray,
+    data_folder: str,
+    hparams: dict,
+    device: str,
+) -> Tuple[Optional[dict], Optional[np.ndarray], str]:
     """The floor's figures and trial scores, or (None, None, why not) for the floor system
     itself or when it cannot be built (a diagnostic never costs the evaluation)."""
     if is_floor_folder(hparams["experiment"]):
@@ -210,8 +252,9 @@ def no_learning_floor(experiment: Experiment, trials: list, rows: list, index: d
     return floor, scores, ""
 
 
-def speaker_overfitting(hparams: dict, experiment: Experiment, eer: float, floor: Optional[dict],
-                        why_no_floor: str) -> dict:
+def speaker_overfitting(
+    hparams: dict, experiment: Experiment, eer: float, floor: Optional[dict], why_no_floor: str
+) -> dict:
     """The speaker overfitting check of an evaluated experiment (results.json section).
     Skipped, with a note and no verdict, for folders without a training record
     (pretrained, exported, the floor itself) or without a floor."""
@@ -223,13 +266,27 @@ def speaker_overfitting(hparams: dict, experiment: Experiment, eer: float, floor
         return {"verdict": None, "note": f"speaker overfitting check skipped: {why_no_floor}"}
     try:
         verdict = check_speaker_overfitting(
-            figures["train_accuracy"], figures["valid_accuracy"], eer, floor["eer"], figures["num_speakers"],
-            margin_points=OVERFITTING_MARGIN_POINTS, accuracy_threshold=OVERFITTING_ACCURACY, epoch=figures["epoch"],
+            figures["train_accuracy"],
+            figures["valid_accuracy"],
+            eer,
+            floor["eer"],
+            figures["num_speakers"],
+            margin_points=OVERFITTING_MARGIN_POINTS,
+            accuracy_threshold=OVERFITTING_ACCURACY,
+            epoch=figures["epoch"],
         )
     except ValueError as error:  # e.g. accuracies in metrics.jsonl that are not fractions
         return {"verdict": None, "note": f"speaker overfitting check skipped: {error}"}
-    return {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
-            **figures, "margin_points": OVERFITTING_MARGIN_POINTS, "accuracy_threshold": OVERFITTING_ACCURACY}
+    return {
+        "verdict": verdict._asdict(),
+        "note": None,
+        "eer": eer,
+        "floor_eer": floor["eer"],
+        "scores": "none",
+        **figures,
+        "margin_points": OVERFITTING_MARGIN_POINTS,
+        "accuracy_threshold": OVERFITTING_ACCURACY,
+    }
 
 
 def floor_comparison(hparams: dict, eer: float, floor: Optional[dict], why_no_floor: str) -> dict:
@@ -238,8 +295,14 @@ def floor_comparison(hparams: dict, eer: float, floor: Optional[dict], why_no_fl
         return {"verdict": None, "note": f"floor comparison skipped: {why_no_floor}"}
     facts = training_recipe_facts(hparams["experiment"])
     verdict = check_against_floor(eer, floor["eer"], **facts)
-    return {"verdict": verdict._asdict(), "note": None, "eer": eer, "floor_eer": floor["eer"], "scores": "none",
-            **facts}
+    return {
+        "verdict": verdict._asdict(),
+        "note": None,
+        "eer": eer,
+        "floor_eer": floor["eer"],
+        "scores": "none",
+        **facts,
+    }
 
 
 def overfitting_text(section: dict) -> str:
@@ -279,26 +342,38 @@ def summary_markdown(results: dict) -> str:
     first = next(iter(results["systems"].values()))
     if first.get("interval"):
         i = first["interval"]
-        lines += ["", f"[brackets]: 95% interval from a bootstrap over the {i['n_speakers']} speakers of the trial list "
-                  f"({i['resamples']} resamples, {i['n_target']} target / {i['n_nontarget']} non-target trials); "
-                  "trials sharing a speaker are not independent, so speakers, not trials, are resampled."
-                  + (f" Warning: {i['warning']}" if i.get("warning") else "")]
+        lines += [
+            "",
+            f"[brackets]: 95% interval from a bootstrap over the {i['n_speakers']} speakers of the trial list "
+            f"({i['resamples']} resamples, {i['n_target']} target / {i['n_nontarget']} non-target trials); "
+            "trials sharing a speaker are not independent, so speakers, not trials, are resampled."
+            + (f" Warning: {i['warning']}" if i.get("warning") else ""),
+        ]
     cal = results.get("calibration")
     if cal:
         act = ", ".join(f"actDCF(p={p}) {v:.4f}" for p, v in cal["act_dcf"].items())
-        lines += ["", f"Calibration (linear, fitted at p_target={cal['p_target']} on `{cal['trials']}`): "
-                  f"Cllr {cal['cllr']:.4f} bits, min Cllr {cal['min_cllr']:.4f}; {act}."]
+        lines += [
+            "",
+            f"Calibration (linear, fitted at p_target={cal['p_target']} on `{cal['trials']}`): "
+            f"Cllr {cal['cllr']:.4f} bits, min Cllr {cal['min_cllr']:.4f}; {act}.",
+        ]
     overlap = results.get("training_overlap") or {}
     if overlap.get("utterances"):
-        lines += ["", f"WARN: {overlap['utterances']} of the {overlap['of']} trial utterances are in the model's "
-                  f"training split ({overlap['train_csv']}): those trials measure memory, not verification."]
+        lines += [
+            "",
+            f"WARN: {overlap['utterances']} of the {overlap['of']} trial utterances are in the model's "
+            f"training split ({overlap['train_csv']}): those trials measure memory, not verification.",
+        ]
     if results.get("cohort"):
         c = results["cohort"]
         lines += ["", f"Cohort: {c['size']} {c['kind']} of the training split; adaptive s-norm top_k={c['top_k']}."]
     floor = results.get("floor")
     if floor:
-        lines += ["", f"No-learning floor on the same trials ({floor['system']}; global statistics of "
-                  f"{floor['train_utterances']} training utterances, {floor['seconds']:g} s): EER {100 * floor['eer']:.2f}%."]
+        lines += [
+            "",
+            f"No-learning floor on the same trials ({floor['system']}; global statistics of "
+            f"{floor['train_utterances']} training utterances, {floor['seconds']:g} s): EER {100 * floor['eer']:.2f}%.",
+        ]
     for section in ("floor_comparison", "speaker_overfitting"):
         if results.get(section):
             lines += ["", overfitting_text(results[section])]
@@ -308,12 +383,18 @@ def summary_markdown(results: dict) -> str:
 
 def evaluate(hparams: dict, device: str) -> dict:
     """Embed, score, normalise, measure and write the outputs; returns results.json's content."""
-    experiment = load_experiment(hparams["experiment"], hparams["checkpoint"], device,
-                                 trust_model_code=bool(hparams.get("trust_model_code", False)))
+    experiment = load_experiment(
+        hparams["experiment"],
+        hparams["checkpoint"],
+        device,
+        trust_model_code=bool(hparams.get("trust_model_code", False)),
+    )
     settings = resolve_settings(hparams, experiment.record)
     if experiment.record.get("pretrained") and settings["norms"] != ["none"]:
-        raise DataError(f"{hparams['experiment']}: score normalisation needs a cohort from the training split, "
-                        f"and a pretrained model folder has none; use --score_norm=none")
+        raise DataError(
+            f"{hparams['experiment']}: score normalisation needs a cohort from the training split, "
+            f"and a pretrained model folder has none; use --score_norm=none"
+        )
     trials = parse_trials(settings["trials"])
     require_scoreable(trials, settings["trials"])  # before anything is embedded or written
     calibration_set = calibration_scores(hparams["calibrate_on"]) if hparams["calibrate_on"] else None
@@ -329,15 +410,15 @@ def evaluate(hparams: dict, device: str) -> dict:
     ensure_writable_folder(out)
     hold_folder_lock(out)  # one evaluation per output folder at a time
     with staged_outputs(out, last=["results.json"], replaces=EVAL_OUTPUTS) as stage:
-        results, summary = _evaluate_into(stage, hparams, device, experiment, settings, trials, by_id,
-                                          calibration_set)
+        results, summary = _evaluate_into(stage, hparams, device, experiment, settings, trials, by_id, calibration_set)
     print(summary)
     print(f"outputs in {out}")
     return results
 
 
-def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings: dict, trials, by_id,
-                   calibration_set) -> Tuple[dict, str]:
+def _evaluate_into(
+    stage: str, hparams: dict, device: str, experiment, settings: dict, trials, by_id, calibration_set
+) -> Tuple[dict, str]:
     """Embed, score, normalise and measure, every output written into ``stage`` (which the
     caller moves into the output folder once all of them are written)."""
     needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
@@ -354,8 +435,9 @@ def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings:
     cohort_info = None
     if any(n != "none" for n in settings["norms"]):
         train_rows = read_speaker_csv(experiment.record["train_csv"])
-        cohort_emb, _ = embed_rows(experiment, train_rows, experiment.record["data_folder"], hparams, device,
-                                   "cohort utterances")
+        cohort_emb, _ = embed_rows(
+            experiment, train_rows, experiment.record["data_folder"], hparams, device, "cohort utterances"
+        )
         if hparams["cohort"] == "speakers":
             cohort_emb, _ = speaker_mean_cohort(cohort_emb, [r["spk_id"] for r in train_rows])
         top_k = min(int(hparams["top_k"]), len(cohort_emb))
@@ -375,10 +457,16 @@ def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings:
         systems[norm]["min_cllr"] = min_cllr(s[labels == 1], s[labels == 0])
         if hparams["bootstrap_resamples"]:
             systems[norm]["interval"] = speaker_bootstrap_trials(
-                trials, s, p_targets=tuple(hparams["p_targets"]), resamples=hparams["bootstrap_resamples"], seed=0,
-                speaker_map=speaker_map)
-    floor, floor_scores, why_no_floor = no_learning_floor(experiment, trials, rows, index, labels,
-                                                          settings["data_folder"], hparams, device)
+                trials,
+                s,
+                p_targets=tuple(hparams["p_targets"]),
+                resamples=hparams["bootstrap_resamples"],
+                seed=0,
+                speaker_map=speaker_map,
+            )
+    floor, floor_scores, why_no_floor = no_learning_floor(
+        experiment, trials, rows, index, labels, settings["data_folder"], hparams, device
+    )
     if floor_scores is not None:  # compare.py makes the floor a row of its table from these
         write_scores(os.path.join(stage, FLOOR_SCORES), trials, floor_scores)
         floor["scores_file"] = FLOOR_SCORES
@@ -409,19 +497,31 @@ def _evaluate_into(stage: str, hparams: dict, device: str, experiment, settings:
         "speaker_overfitting": overfitting,
         "floor_comparison": below_floor,
         "training_overlap": overlap,
-        "embedding": {**timing, "utterances": len(needed), "device": device,
-                      "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9)},
+        "embedding": {
+            **timing,
+            "utterances": len(needed),
+            "device": device,
+            "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9),
+        },
         "date": timestamp(),
         "commit": commit,
     }
     write_json(os.path.join(stage, "results.json"), results)
     summary = summary_markdown(results)
     write_text(os.path.join(stage, "summary.md"), summary)
-    plot_det({n: (scores[n][labels == 1], scores[n][labels == 0]) for n in settings["norms"]},
-             os.path.join(stage, "det.png"), title=experiment_name(hparams["experiment"]))
+    plot_det(
+        {n: (scores[n][labels == 1], scores[n][labels == 0]) for n in settings["norms"]},
+        os.path.join(stage, "det.png"),
+        title=experiment_name(hparams["experiment"]),
+    )
     s = scores[headline]
-    plot_score_histogram(s[labels == 1], s[labels == 0], os.path.join(stage, "score_hist.png"),
-                         threshold=systems[headline]["eer_threshold"], title=f"scores ({headline})")
+    plot_score_histogram(
+        s[labels == 1],
+        s[labels == 0],
+        os.path.join(stage, "score_hist.png"),
+        threshold=systems[headline]["eer_threshold"],
+        title=f"scores ({headline})",
+    )
     return results, summary
 
 

@@ -84,8 +84,9 @@ def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
     return str(found.path)
 
 
-def load_experiment(folder: str, checkpoint: str = "auto", device: str = "cpu",
-                    trust_model_code: bool = False) -> Experiment:
+def load_experiment(
+    folder: str, checkpoint: str = "auto", device: str = "cpu", trust_model_code: bool = False
+) -> Experiment:
     """Load the trained extractor of a ``recipes/train.py`` output folder (or of a
     SpeechBrain pretrained-model folder, see :func:`load_pretrained`).
 
@@ -152,8 +153,9 @@ def is_pretrained_folder(folder: str) -> bool:
     )
 
 
-def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000,
-                    trust_model_code: bool = False) -> Experiment:
+def load_pretrained(
+    folder: str, device: str = "cpu", sample_rate: int = 16000, trust_model_code: bool = False
+) -> Experiment:
     """Load a SpeechBrain pretrained speaker model folder (``spkrec-ecapa-voxceleb`` layout)
     offline: its ``hyperparams.yaml`` builds ``compute_features``, ``mean_var_norm`` and
     ``embedding_model``; ``embedding_model.ckpt`` is read with ``weights_only=True``. Its
@@ -188,17 +190,26 @@ def load_pretrained(folder: str, device: str = "cpu", sample_rate: int = 16000,
         state = torch.load(path, map_location=device, weights_only=True)
         hparams["embedding_model"].load_state_dict(state)
     except Exception as error:
-        raise ExperimentError(f"{path}: not a state dict of the embedding_model in hyperparams.yaml ({error})") from error
+        raise ExperimentError(
+            f"{path}: not a state dict of the embedding_model in hyperparams.yaml ({error})"
+        ) from error
     statistics = os.path.join(folder, "mean_var_norm.ckpt")  # written by export.py since the normaliser's
     if os.path.isfile(statistics) and hasattr(hparams["mean_var_norm"], "_load_statistics_dict"):  # state matters
         try:
-            hparams["mean_var_norm"]._load_statistics_dict(torch.load(statistics, map_location=device, weights_only=True))
+            hparams["mean_var_norm"]._load_statistics_dict(
+                torch.load(statistics, map_location=device, weights_only=True)
+            )
         except Exception as error:
-            raise ExperimentError(f"{statistics}: not the statistics of the mean_var_norm in hyperparams.yaml "
-                                  f"({error})") from error
+            raise ExperimentError(
+                f"{statistics}: not the statistics of the mean_var_norm in hyperparams.yaml ({error})"
+            ) from error
     extractor = EmbeddingExtractor(hparams["compute_features"], hparams["mean_var_norm"], hparams["embedding_model"])
-    record = {"sample_rate": hparams.get("sample_rate", sample_rate), "data_folder": None, "train_csv": None,
-              "pretrained": True}
+    record = {
+        "sample_rate": hparams.get("sample_rate", sample_rate),
+        "data_folder": None,
+        "train_csv": None,
+        "pretrained": True,
+    }
     return Experiment(folder, hparams, extractor.to(device).eval(), path, record)
 
 
@@ -225,8 +236,10 @@ def eval_folder_name(trials: str) -> str:
     hex digits of the sha256 of its content (``trials-1a2b3c4d5e``). Another list, or the
     same file edited, gets another folder; results of one list never overwrite another's."""
     if not os.path.isfile(trials):
-        raise DataError(f"{trials}: trial list not found; pass --trials=<file> "
-                        "(lines '<1|0> <enrol utterance ID> <test utterance ID>')")
+        raise DataError(
+            f"{trials}: trial list not found; pass --trials=<file> "
+            "(lines '<1|0> <enrol utterance ID> <test utterance ID>')"
+        )
     stem = os.path.splitext(os.path.basename(trials))[0]
     return f"{stem}-{file_sha256(trials)[:10]}"
 

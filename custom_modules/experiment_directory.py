@@ -44,13 +44,15 @@ def resolved_hparams_text(hparams_file: str, overrides: Any = None) -> str:
     """
     with open(hparams_file, encoding="utf-8") as handle:
         resolved = resolve_references(handle, overrides or {}).getvalue()
-    header = (f"# Generated {datetime.date.today()} from:\n# {os.path.abspath(hparams_file)}\n"
-              "# yamllint disable\n")
+    header = f"# Generated {datetime.date.today()} from:\n# {os.path.abspath(hparams_file)}\n# yamllint disable\n"
     return header + resolved
 
 
 def create_experiment_directory(
-    folder: str, hparams_file: str, overrides: Any = None, calling_file: str | None = None,
+    folder: str,
+    hparams_file: str,
+    overrides: Any = None,
+    calling_file: str | None = None,
     save_env_desc: bool = True,
 ) -> None:
     """Create ``folder`` with ``hyperparams.yaml``, a copy of ``calling_file`` and

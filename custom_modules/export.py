@@ -81,19 +81,25 @@ def check_export_output(output: str, experiment_folder: str, overwrite: bool) ->
     """
     out, source = os.path.realpath(output), os.path.realpath(experiment_folder)
     if is_inside(out, source):
-        raise FileExistsError(f"--output {output} is the experiment folder {source} or inside it: an export never "
-                              f"writes into the folder it reads; choose a folder outside it, e.g. models/<name>")
+        raise FileExistsError(
+            f"--output {output} is the experiment folder {source} or inside it: an export never "
+            f"writes into the folder it reads; choose a folder outside it, e.g. models/<name>"
+        )
     if is_inside(source, out):
-        raise FileExistsError(f"--output {output} holds the experiment {source}: replacing it would delete the "
-                              f"experiment; choose another folder, e.g. models/<name>")
+        raise FileExistsError(
+            f"--output {output} holds the experiment {source}: replacing it would delete the "
+            f"experiment; choose another folder, e.g. models/<name>"
+        )
     if os.path.exists(out) and not os.path.isdir(out):
         raise FileExistsError(f"--output {output} exists and is not a folder; choose another --output")
     if os.path.isdir(out) and os.listdir(out):
         if not overwrite:
             raise FileExistsError(f"{output} exists and is not empty; choose another --output or pass --overwrite")
         if not os.path.isfile(os.path.join(out, CARD)):
-            raise FileExistsError(f"--output {output} is not a model folder written by recipes/export.py (it has no "
-                                  f"{CARD}); --overwrite replaces only those: choose a new or empty folder")
+            raise FileExistsError(
+                f"--output {output} is not a model folder written by recipes/export.py (it has no "
+                f"{CARD}); --overwrite replaces only those: choose a new or empty folder"
+            )
 
 
 def export_experiment(
@@ -125,11 +131,13 @@ def export_experiment(
         thresholds = (extra_card or {}).get("thresholds")
         if thresholds:  # plain data: custom_modules.interface.CalibratedSpeakerRecognition decides with it
             verification = {"thresholds": thresholds, "calibration": calibration}
-            text += ("\n# Decision thresholds on raw cosine scores (measured on the named trial lists) and the\n"
-                     "# calibration score -> log-likelihood ratio, for CalibratedSpeakerRecognition\n"
-                     "# (custom_modules/interface.py); SpeechBrain's SpeakerRecognition ignores them and\n"
-                     "# decides at a cosine of 0.25.\n"
-                     f"verification: {json.dumps(verification)}\n")
+            text += (
+                "\n# Decision thresholds on raw cosine scores (measured on the named trial lists) and the\n"
+                "# calibration score -> log-likelihood ratio, for CalibratedSpeakerRecognition\n"
+                "# (custom_modules/interface.py); SpeechBrain's SpeakerRecognition ignores them and\n"
+                "# decides at a cosine of 0.25.\n"
+                f"verification: {json.dumps(verification)}\n"
+            )
         with open(os.path.join(staging, "hyperparams.yaml"), "w") as handle:
             handle.write(text)
         torch.save(experiment.extractor.embedding_model.state_dict(), os.path.join(staging, "embedding_model.ckpt"))

@@ -39,7 +39,9 @@ class SpeakerFeatures(nn.Module):
     torch.Size([2, 101, 30])
     """
 
-    def __init__(self, kind: str = "fbank", n_features: int = 80, sample_rate: int = 16000, n_mels: int | None = None) -> None:
+    def __init__(
+        self, kind: str = "fbank", n_features: int = 80, sample_rate: int = 16000, n_mels: int | None = None
+    ) -> None:
         super().__init__()
         from speechbrain.lobes.features import MFCC, Fbank
 

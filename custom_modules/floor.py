@@ -96,8 +96,14 @@ class NoNormalization(nn.Module):
         return x
 
 
-def build_floor_folder(data_folder: str, output: str, train_annotation: Optional[str] = None, n_mfcc: int = 20,
-                       n_mels: Optional[int] = None, sample_rate: int = 16000) -> int:
+def build_floor_folder(
+    data_folder: str,
+    output: str,
+    train_annotation: Optional[str] = None,
+    n_mfcc: int = 20,
+    n_mels: Optional[int] = None,
+    sample_rate: int = 16000,
+) -> int:
     """Fit the floor on a training CSV and write it as a model folder; returns the number of
     training utterances its global statistics come from.
 
@@ -137,6 +143,8 @@ def build_floor_folder(data_folder: str, output: str, train_annotation: Optional
     os.makedirs(output, exist_ok=True)
     with atomic_path(os.path.join(output, "embedding_model.ckpt")) as path:  # no half-written file on a kill
         torch.save(floor.state_dict(), path)
-    write_text(os.path.join(output, "hyperparams.yaml"), FLOOR_HPARAMS.format(
-        n=len(rows), csv=os.path.abspath(csv), rate=sample_rate, n_mfcc=n_mfcc, n_mels=n_mels))
+    write_text(
+        os.path.join(output, "hyperparams.yaml"),
+        FLOOR_HPARAMS.format(n=len(rows), csv=os.path.abspath(csv), rate=sample_rate, n_mfcc=n_mfcc, n_mels=n_mels),
+    )
     return len(rows)

@@ -124,21 +124,24 @@ def check_against_floor(
             "too few training speakers",
             epochs_text,
         ]
-        fix = ("train on speakers of the trials' own corpus or on many more speakers: joint training (python "
-               "recipes/crossval.py <hparams> --extra_train <their corpus's train.csv>, or one training CSV with both "
-               "corpora), or fine-tuning a model trained on many speakers (python recipes/train.py <hparams> "
-               "--init_from=<model folder> --freeze_encoder_epochs=1); compare over seeds and speaker folds "
-               "(recipes/crossval.py) before trusting a gain")
+        fix = (
+            "train on speakers of the trials' own corpus or on many more speakers: joint training (python "
+            "recipes/crossval.py <hparams> --extra_train <their corpus's train.csv>, or one training CSV with both "
+            "corpora), or fine-tuning a model trained on many speakers (python recipes/train.py <hparams> "
+            "--init_from=<model folder> --freeze_encoder_epochs=1); compare over seeds and speaker folds "
+            "(recipes/crossval.py) before trusting a gain"
+        )
         return Verdict(FLOOR_CHECK_NAME, WARN, reason + "; ".join(causes), fix)
     causes = [
         epochs_text,
-        "no augmentation" + (" (this run had none)" if augmented is False else
-                             " (this run had some)" if augmented else ""),
-        "a recipe made for many speakers"
-        + (f" ({recipe})" if recipe and "smalldata" not in str(recipe) else ""),
+        "no augmentation"
+        + (" (this run had none)" if augmented is False else " (this run had some)" if augmented else ""),
+        "a recipe made for many speakers" + (f" ({recipe})" if recipe and "smalldata" not in str(recipe) else ""),
     ]
     return Verdict(
-        FLOOR_CHECK_NAME, WARN, reason + "; ".join(causes),
+        FLOOR_CHECK_NAME,
+        WARN,
+        reason + "; ".join(causes),
         f"train with the small-data recipe ({SMALL_DATA_RECIPE}: crops, speed classes, noise, babble, "
         f"reverberation, masking) for more epochs, e.g. python recipes/train.py hparams/res2net_am_smalldata.yaml "
         f"--data_folder=<data>; compare over seeds (one seed moves the EER by several points)",

@@ -58,8 +58,10 @@ def pretrained_files(folder: str) -> Dict[str, Optional[str]]:
     from custom_modules.experiment import ExperimentError, _latest_or_best_checkpoint
 
     if not os.path.isdir(folder):
-        raise InitError(f"--init_from {folder}: no such folder; pass a recipes/train.py output folder, a model folder "
-                        f"of recipes/export.py or a SpeechBrain pretrained folder (with embedding_model.ckpt)")
+        raise InitError(
+            f"--init_from {folder}: no such folder; pass a recipes/train.py output folder, a model folder "
+            f"of recipes/export.py or a SpeechBrain pretrained folder (with embedding_model.ckpt)"
+        )
     source = folder
     if os.path.isdir(os.path.join(folder, "save")) and not os.path.isfile(os.path.join(folder, "embedding_model.ckpt")):
         try:
@@ -68,8 +70,10 @@ def pretrained_files(folder: str) -> Dict[str, Optional[str]]:
             raise InitError(f"--init_from {folder}: {error}") from None
     encoder = os.path.join(source, "embedding_model.ckpt")
     if not os.path.isfile(encoder):
-        raise InitError(f"--init_from {folder}: no embedding_model.ckpt in {source}; pass a recipes/train.py output "
-                        f"folder, a model folder of recipes/export.py or a SpeechBrain pretrained folder")
+        raise InitError(
+            f"--init_from {folder}: no embedding_model.ckpt in {source}; pass a recipes/train.py output "
+            f"folder, a model folder of recipes/export.py or a SpeechBrain pretrained folder"
+        )
     normalizer = os.path.join(source, "normalizer.ckpt")  # a training checkpoint's normaliser
     if not os.path.isfile(normalizer):
         normalizer = None
@@ -107,18 +111,26 @@ def load_encoder_state(module: torch.nn.Module, path: str) -> int:
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    mismatched = [f"{k} {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the recipe"
-                  for k in sorted(set(own) & set(state)) if tuple(state[k].shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the recipe"
+        for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or mismatched:
         parts = []
         if missing:
             parts.append(f"{len(missing)} keys missing from the file (e.g. {', '.join(missing[:3])})")
         if unexpected:
-            parts.append(f"{len(unexpected)} keys the recipe's encoder does not have (e.g. {', '.join(unexpected[:3])})")
+            parts.append(
+                f"{len(unexpected)} keys the recipe's encoder does not have (e.g. {', '.join(unexpected[:3])})"
+            )
         if mismatched:
             parts.append(f"shapes differ: {'; '.join(mismatched[:3])}")
-        raise InitError(f"{path} does not fit this recipe's encoder: " + "; ".join(parts)
-                        + "; the pretrained model must have the same architecture (encoder, m_channels or channels, "
-                          "n_features, embedding_dim): use its hparams, or another --init_from")
+        raise InitError(
+            f"{path} does not fit this recipe's encoder: "
+            + "; ".join(parts)
+            + "; the pretrained model must have the same architecture (encoder, m_channels or channels, "
+            "n_features, embedding_dim): use its hparams, or another --init_from"
+        )
     module.load_state_dict(state)
     return len(state)

@@ -37,27 +37,37 @@ class CalibratedSpeakerRecognition(SpeakerRecognition):
     def _verification(self) -> Dict[str, Any]:
         stored = getattr(self.hparams, "verification", None)
         if not stored or not stored.get("thresholds"):
-            raise ValueError("this model folder stores no decision thresholds: export it with recipes/export.py "
-                             "--eval_results <eval results.json> (SpeechBrain's own SpeakerRecognition decides at "
-                             "a fixed cosine of 0.25)")
+            raise ValueError(
+                "this model folder stores no decision thresholds: export it with recipes/export.py "
+                "--eval_results <eval results.json> (SpeechBrain's own SpeakerRecognition decides at "
+                "a fixed cosine of 0.25)"
+            )
         return stored
 
     def decision_source(self) -> str:
         """Which threshold decides, and the trial list it was measured on."""
         chosen = self._threshold()
-        return (f"{self.operating_point} threshold {chosen['threshold']:.4f} on raw cosine scores, measured on "
-                f"{chosen.get('trials', 'an unnamed trial list')}")
+        return (
+            f"{self.operating_point} threshold {chosen['threshold']:.4f} on raw cosine scores, measured on "
+            f"{chosen.get('trials', 'an unnamed trial list')}"
+        )
 
     def _threshold(self) -> Dict[str, Any]:
         thresholds = self._verification()["thresholds"]
         if self.operating_point not in thresholds:
-            raise ValueError(f"operating point {self.operating_point!r} is not stored with this model; "
-                             f"it has {sorted(thresholds)}")
+            raise ValueError(
+                f"operating point {self.operating_point!r} is not stored with this model; it has {sorted(thresholds)}"
+            )
         return thresholds[self.operating_point]
 
-    def verify_batch(self, wavs1: torch.Tensor, wavs2: torch.Tensor, wav1_lens: Optional[torch.Tensor] = None,
-                     wav2_lens: Optional[torch.Tensor] = None,
-                     threshold: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def verify_batch(
+        self,
+        wavs1: torch.Tensor,
+        wavs2: torch.Tensor,
+        wav1_lens: Optional[torch.Tensor] = None,
+        wav2_lens: Optional[torch.Tensor] = None,
+        threshold: Optional[float] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """(score, decision): the calibrated LLR (or the cosine without a stored calibration)
         and ``cosine >= threshold`` at the stored threshold (``threshold`` overrides it)."""
         emb1 = self.encode_batch(wavs1, wav1_lens, normalize=False)

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from custom_modules.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv_if_changed
+from custom_modules.dataio import resolve_audio_path, write_speaker_csv_if_changed
 
 __all__ = [
     "MIN_TRAIN_SPEAKERS",
@@ -251,8 +251,11 @@ def subset_rows(rows: Sequence[Row], speakers: Iterable[str], data_folder: str) 
     [('b/1', '/data/wav/b/1.wav'), ('c/1', '/x/c/1.wav')]
     """
     keep = set(speakers)
-    return [{**row, "wav": os.path.abspath(resolve_audio_path(row["wav"], data_folder))}
-            for row in rows if row["spk_id"] in keep]
+    return [
+        {**row, "wav": os.path.abspath(resolve_audio_path(row["wav"], data_folder))}
+        for row in rows
+        if row["spk_id"] in keep
+    ]
 
 
 def write_subset_folder(
@@ -297,6 +300,7 @@ def write_subset_folder(
     Examples
     --------
     >>> import tempfile
+    >>> from custom_modules.dataio import read_speaker_csv
     >>> rows = [{"ID": f"{s}/{i}", "wav": f"wav/{s}/{i}.wav", "spk_id": s} for s in "abc" for i in range(2)]
     >>> out = write_subset_folder(os.path.join(tempfile.mkdtemp(), "data_2spk"), ["c", "a"], "/data", rows)
     >>> [r["ID"] for r in read_speaker_csv(out["train"])], out["valid"]
@@ -322,7 +326,9 @@ def write_subset_folder(
         write_speaker_csv_if_changed(paths["valid"], valid)
     if test_rows is not None:
         paths["test"] = os.path.join(folder, "test.csv")
-        write_speaker_csv_if_changed(paths["test"], subset_rows(test_rows, {r["spk_id"] for r in test_rows}, data_folder))
+        write_speaker_csv_if_changed(
+            paths["test"], subset_rows(test_rows, {r["spk_id"] for r in test_rows}, data_folder)
+        )
     return paths
 
 
@@ -546,6 +552,7 @@ def configuration_differences(old: Mapping[str, Any], new: Mapping[str, Any]) ->
     >>> configuration_differences({"seed": 1}, {"seed": 1})
     []
     """
+
     def short(value: Any) -> str:
         text = value if isinstance(value, str) else json.dumps(value)
         return text if len(text) <= 80 else text[:77] + "..."
@@ -632,8 +639,9 @@ def curve_point(
         "eer": system["eer"],
         "eer_interval_95": [interval["eer"]["low"], interval["eer"]["high"]] if interval else None,
         "min_dcf": {str(d["p_target"]): d["min_dcf"] for d in system["min_dcf"]},
-        "min_dcf_interval_95": ({str(d["p_target"]): [d["low"], d["high"]] for d in interval["min_dcf"]}
-                                if interval else None),
+        "min_dcf_interval_95": (
+            {str(d["p_target"]): [d["low"], d["high"]] for d in interval["min_dcf"]} if interval else None
+        ),
         "trials": results["trials"],
         "n_target": results["n_target"],
         "n_nontarget": results["n_nontarget"],
@@ -738,7 +746,8 @@ def curve_markdown(report: Mapping[str, Any]) -> str:
         f"not comparable across rows.",
         "",
         "| training speakers | training utterances | epochs | final train acc | EER | EER 95% interval | "
-        + " | ".join(f"minDCF p={p}" for p in p_targets) + " |",
+        + " | ".join(f"minDCF p={p}" for p in p_targets)
+        + " |",
         "|---|---|---|---|---|---|" + "---|" * len(p_targets),
     ]
     for point in points:
@@ -751,12 +760,15 @@ def curve_markdown(report: Mapping[str, Any]) -> str:
             dcfs.append(text + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else ""))
         utterances = "-" if point.get("train_utterances") is None else str(point["train_utterances"])
         epochs = "-" if point.get("epochs") is None else str(point["epochs"])
-        lines.append(f"| {point['speakers']} | {utterances} | {epochs} | {_pct(point.get('train_acc'))} | "
-                     f"{_pct(point['eer'])} | {eer_interval} | " + " | ".join(dcfs) + " |")
+        lines.append(
+            f"| {point['speakers']} | {utterances} | {epochs} | {_pct(point.get('train_acc'))} | "
+            f"{_pct(point['eer'])} | {eer_interval} | " + " | ".join(dcfs) + " |"
+        )
     lines += [
         "",
         f"Speaker order (drawn from seed {config.get('seed')}; the first k speakers form the k-speaker subset): "
-        + ", ".join(order) + ".",
+        + ", ".join(order)
+        + ".",
         "",
         f"Date {report['date']}, commit {report['commit']}.",
         "",
@@ -799,14 +811,22 @@ def plot_learning_curve(points: Sequence[Mapping[str, Any]], path: str, title: s
 
     x = np.array([p["speakers"] for p in points], dtype=float)
     y = np.array([100 * p["eer"] for p in points])
-    low = np.array([y[i] - 100 * p["eer_interval_95"][0] if p.get("eer_interval_95") else 0.0
-                    for i, p in enumerate(points)])
-    high = np.array([100 * p["eer_interval_95"][1] - y[i] if p.get("eer_interval_95") else 0.0
-                     for i, p in enumerate(points)])
+    low = np.array(
+        [y[i] - 100 * p["eer_interval_95"][0] if p.get("eer_interval_95") else 0.0 for i, p in enumerate(points)]
+    )
+    high = np.array(
+        [100 * p["eer_interval_95"][1] - y[i] if p.get("eer_interval_95") else 0.0 for i, p in enumerate(points)]
+    )
     fig, ax = plt.subplots(figsize=(5.5, 4))
     has_interval = any(p.get("eer_interval_95") for p in points)
-    ax.errorbar(x, y, yerr=np.vstack([low, high]) if has_interval else None, marker="o", capsize=4,
-                label="EER" + (" (95% speaker-bootstrap interval)" if has_interval else ""))
+    ax.errorbar(
+        x,
+        y,
+        yerr=np.vstack([low, high]) if has_interval else None,
+        marker="o",
+        capsize=4,
+        label="EER" + (" (95% speaker-bootstrap interval)" if has_interval else ""),
+    )
     for xi, yi in zip(x, y):
         ax.annotate(f"{yi:.1f}%", (xi, yi), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xticks(x, [str(int(v)) for v in x])

@@ -126,9 +126,7 @@ def validate_scores(scores: ArrayLike, name: str) -> np.ndarray:
     arr = arr.astype(np.float64, copy=False)
     bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
     if bad:
-        raise ValueError(
-            f"{name} contains {bad} non-finite value(s) (NaN or Inf) out of {arr.size}"
-        )
+        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf) out of {arr.size}")
     return arr
 
 
@@ -239,8 +237,12 @@ def _eer_from_curve(p_miss: np.ndarray, p_fa: np.ndarray, thresholds: np.ndarray
 
 
 def _min_dcf_from_curve(
-    p_miss: np.ndarray, p_fa: np.ndarray, thresholds: np.ndarray,
-    p_target: float, c_miss: float, c_fa: float,
+    p_miss: np.ndarray,
+    p_fa: np.ndarray,
+    thresholds: np.ndarray,
+    p_target: float,
+    c_miss: float,
+    c_fa: float,
 ) -> DCFResult:
     """Normalised minDCF from a DET curve; settings already validated."""
     w_miss, w_fa = c_miss * p_target, c_fa * (1.0 - p_target)
@@ -385,13 +387,15 @@ def verification_metrics(
     dcfs = []
     for p, cm, cf in settings:
         r = _min_dcf_from_curve(*curve, p, cm, cf)
-        dcfs.append({
-            "p_target": r.p_target,
-            "c_miss": r.c_miss,
-            "c_fa": r.c_fa,
-            "min_dcf": r.min_dcf,
-            "threshold": r.threshold if np.isfinite(r.threshold) else None,
-        })
+        dcfs.append(
+            {
+                "p_target": r.p_target,
+                "c_miss": r.c_miss,
+                "c_fa": r.c_fa,
+                "min_dcf": r.min_dcf,
+                "threshold": r.threshold if np.isfinite(r.threshold) else None,
+            }
+        )
     return {
         "eer": eer.eer,
         "eer_threshold": eer.threshold,

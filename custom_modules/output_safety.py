@@ -21,8 +21,9 @@ from custom_modules.preparation import is_inside
 __all__ = ["refuse_output_over"]
 
 
-def refuse_output_over(output: str, protected: Mapping[str, Optional[str]], option: str,
-                       inside_allowed: Iterable[str] = ()) -> None:
+def refuse_output_over(
+    output: str, protected: Mapping[str, Optional[str]], option: str, inside_allowed: Iterable[str] = ()
+) -> None:
     """Raise :class:`OutputError` when ``output`` is, contains or lies inside a folder of
     ``protected`` (description -> folder; None entries are skipped). Folders whose
     description is in ``inside_allowed`` may hold the output (but not be it).
@@ -43,8 +44,11 @@ def refuse_output_over(output: str, protected: Mapping[str, Optional[str]], opti
         if os.path.realpath(output) == os.path.realpath(folder):
             raise OutputError(f"{option} {output} is {what}, which this command only reads; choose an output elsewhere")
         if is_inside(output, folder) and what not in allowed:
-            raise OutputError(f"{option} {output} lies inside {what} {folder}, which this command only reads; "
-                              f"choose an output elsewhere")
+            raise OutputError(
+                f"{option} {output} lies inside {what} {folder}, which this command only reads; "
+                f"choose an output elsewhere"
+            )
         if is_inside(folder, output):
-            raise OutputError(f"{option} {output} holds {what} {folder}, which this command only reads; "
-                              f"choose an output elsewhere")
+            raise OutputError(
+                f"{option} {output} holds {what} {folder}, which this command only reads; choose an output elsewhere"
+            )

@@ -53,8 +53,13 @@ def plot_det(systems: Dict[str, Tuple[Sequence[float], Sequence[float]]], path: 
     return path
 
 
-def plot_score_histogram(target: Sequence[float], nontarget: Sequence[float], path: str, threshold: float | None = None,
-                         title: str = "scores") -> str:
+def plot_score_histogram(
+    target: Sequence[float],
+    nontarget: Sequence[float],
+    path: str,
+    threshold: float | None = None,
+    title: str = "scores",
+) -> str:
     """Histogram of target and non-target scores (densities), with an optional threshold line."""
     import matplotlib
 

@@ -90,7 +90,14 @@ __all__ = [
 FORMATS = ("csv", "folder", "kaldi", "voxceleb")
 AUDIO_EXTENSIONS = (".wav", ".flac")
 CSV_COLUMNS = ("ID", "duration", "wav", "start", "stop", "spk_id")
-SPLIT_NAMES = {"train": "train", "valid": "valid", "validation": "valid", "dev": "valid", "test": "test", "eval": "test"}
+SPLIT_NAMES = {
+    "train": "train",
+    "valid": "valid",
+    "validation": "valid",
+    "dev": "valid",
+    "test": "test",
+    "eval": "test",
+}
 
 #: kind -> (heading, droppable). Droppable problems concern one utterance (or trial) and are
 #: left out with ``drop_bad``; the others concern the dataset and always stop preparation.
@@ -236,7 +243,9 @@ def detect_format(source: str) -> str:
     if os.path.isfile(source):
         return "kaldi" if os.path.basename(source) == "wav.scp" else "csv"
     if not os.path.isdir(source):
-        raise DataError(f"{source}: source not found (give a CSV, a folder of speaker folders, a Kaldi dir or a VoxCeleb root)")
+        raise DataError(
+            f"{source}: source not found (give a CSV, a folder of speaker folders, a Kaldi dir or a VoxCeleb root)"
+        )
     if os.path.isfile(os.path.join(source, "wav.scp")):
         return "kaldi"
     if os.path.isdir(os.path.join(source, "wav")):
@@ -248,15 +257,15 @@ def _has_whitespace(text: str) -> bool:
     return any(ch.isspace() for ch in text)
 
 
-def _pick_column(columns: Sequence[str], wanted: Optional[str], defaults: Sequence[str], what: str, path: str,
-                 option: str) -> str:
+def _pick_column(
+    columns: Sequence[str], wanted: Optional[str], defaults: Sequence[str], what: str, path: str, option: str
+) -> str:
     candidates = [wanted] if wanted else list(defaults)
     for name in candidates:
         if name in columns:
             return name
     raise DataError(
-        f"{path}: no {what} column: looked for {candidates}, found {list(columns)}; "
-        f"name it with {option}=<column>"
+        f"{path}: no {what} column: looked for {candidates}, found {list(columns)}; name it with {option}=<column>"
     )
 
 
@@ -269,9 +278,13 @@ def _parse_sample(value: Optional[str]) -> Optional[int]:
     return int(number)
 
 
-def read_csv_source(path: str, speaker_column: Optional[str] = None, path_column: Optional[str] = None,
-                    id_column: Optional[str] = None, split_column: Optional[str] = None
-                    ) -> Tuple[List[Utterance], List[Problem], List[str]]:
+def read_csv_source(
+    path: str,
+    speaker_column: Optional[str] = None,
+    path_column: Optional[str] = None,
+    id_column: Optional[str] = None,
+    split_column: Optional[str] = None,
+) -> Tuple[List[Utterance], List[Problem], List[str]]:
     """Utterances listed in a CSV, the problems of its rows, and notes.
 
     Columns: speaker (``speaker_column``, default ``speaker`` then ``spk_id``), audio path
@@ -319,10 +332,14 @@ def read_csv_source(path: str, speaker_column: Optional[str] = None, path_column
                 start = _parse_sample(row.get("start"))
                 stop = _parse_sample(row.get("stop"))
             except ValueError:
-                problems.append(Problem(
-                    "source", path,
-                    f"line {line}: start/stop must be whole non-negative sample counts, got "
-                    f"{row.get('start')!r}, {row.get('stop')!r}"))
+                problems.append(
+                    Problem(
+                        "source",
+                        path,
+                        f"line {line}: start/stop must be whole non-negative sample counts, got "
+                        f"{row.get('start')!r}, {row.get('stop')!r}",
+                    )
+                )
                 continue
             split = (row.get(split_col) or "").strip() if split_col else None
             given_id = (row.get(id_col) or "").strip() if id_col else ""
@@ -332,7 +349,7 @@ def read_csv_source(path: str, speaker_column: Optional[str] = None, path_column
     # IDs: the ID column, else the path below the CSV's folder (below the speaker's folder if any)
     stems: Dict[Tuple[str, str], int] = Counter()
     derived = []
-    for spk, audio_path, start, stop, split, given_id, origin in raw:
+    for spk, audio_path, _start, _stop, _split, given_id, _origin in raw:
         if given_id:
             uid = given_id if given_id.startswith(spk + "/") else f"{spk}/{given_id}"
         else:
@@ -463,10 +480,14 @@ def read_kaldi_source(folder: str) -> Tuple[List[Utterance], List[Problem], List
     refused: Set[str] = set()
     for number, key, value in _kaldi_table(scp):
         if value.endswith("|"):
-            problems.append(Problem(
-                "source", scp,
-                f"line {number}: piped command for {key!r} is not supported ({value[:80]}); run the "
-                f"command once to write an audio file and list that file in wav.scp"))
+            problems.append(
+                Problem(
+                    "source",
+                    scp,
+                    f"line {number}: piped command for {key!r} is not supported ({value[:80]}); run the "
+                    f"command once to write an audio file and list that file in wav.scp",
+                )
+            )
             refused.add(key)
             continue
         if not value or ".ark:" in value or value.startswith("-"):
@@ -491,13 +512,17 @@ def read_kaldi_source(folder: str) -> Tuple[List[Utterance], List[Problem], List
             try:
                 reco, begin, end = parts[0], float(parts[1]), float(parts[2])
             except (IndexError, ValueError):
-                problems.append(Problem("source", segments_path, f"line {number}: expected '<utt> <recording> <start> <end>'"))
+                problems.append(
+                    Problem("source", segments_path, f"line {number}: expected '<utt> <recording> <start> <end>'")
+                )
                 continue
             if reco in refused:
                 refused.add(utt)
                 continue
             if reco not in recordings:
-                problems.append(Problem("source", segments_path, f"line {number}: recording {reco!r} is not in wav.scp"))
+                problems.append(
+                    Problem("source", segments_path, f"line {number}: recording {reco!r} is not in wav.scp")
+                )
                 continue
             rate = _sample_rate_or_none(recordings[reco]) or 1  # unreadable files are reported later
             start = int(round(begin * rate))
@@ -529,8 +554,13 @@ def _sample_rate_or_none(path: str) -> Optional[int]:
 def read_source(fmt: str, opts: PrepareOptions) -> Tuple[List[Utterance], List[Problem], List[str]]:
     """Dispatch to the reader of ``fmt``."""
     if fmt == "csv":
-        return read_csv_source(opts.source, opts.speaker_column, opts.path_column, opts.id_column,
-                               opts.split_column if opts.keep_splits else None)
+        return read_csv_source(
+            opts.source,
+            opts.speaker_column,
+            opts.path_column,
+            opts.id_column,
+            opts.split_column if opts.keep_splits else None,
+        )
     if fmt == "folder":
         return read_folder_source(opts.source)
     if fmt == "kaldi":
@@ -541,8 +571,9 @@ def read_source(fmt: str, opts: PrepareOptions) -> Tuple[List[Utterance], List[P
 
 
 # --------------------------------------------------------------------------- audio
-def inspect_audio(path: str, start: Optional[int] = None, stop: Optional[int] = None,
-                  silence_peak: float = 1e-4) -> Tuple[Optional[AudioInfo], Optional[str], str]:
+def inspect_audio(
+    path: str, start: Optional[int] = None, stop: Optional[int] = None, silence_peak: float = 1e-4
+) -> Tuple[Optional[AudioInfo], Optional[str], str]:
     """Read segment ``[start, stop)`` of a file and check it: ``(info, None, "")`` when usable,
     else ``(None, kind, reason)`` with ``kind`` one of ``missing``, ``unreadable``, ``empty``,
     ``segment``, ``nonfinite``, ``silent``.
@@ -593,8 +624,9 @@ def _inspect_job(item: Tuple[str, Optional[int], Optional[int], float]):
     return inspect_audio(*item)
 
 
-def _inspect_all(utterances: Sequence[Utterance], silence_peak: float, jobs: int,
-                 log: Callable[[str], None]) -> List[Tuple[Optional[AudioInfo], Optional[str], str]]:
+def _inspect_all(
+    utterances: Sequence[Utterance], silence_peak: float, jobs: int, log: Callable[[str], None]
+) -> List[Tuple[Optional[AudioInfo], Optional[str], str]]:
     items = [(u.path, u.start, u.stop, silence_peak) for u in utterances]
     if len(items) > 2000:
         log(f"reading {len(items)} audio segments with {jobs} process(es) ...")
@@ -626,8 +658,9 @@ def _copy_name(uid: str) -> str:
 
 
 # --------------------------------------------------------------------------- splits and trials
-def choose_test_speakers(utterance_counts: Mapping[str, int], count: Optional[int], fraction: Optional[float],
-                         seed: int) -> Tuple[List[str], List[str]]:
+def choose_test_speakers(
+    utterance_counts: Mapping[str, int], count: Optional[int], fraction: Optional[float], seed: int
+) -> Tuple[List[str], List[str]]:
     """Pick the open-set test speakers: ``count`` of them, or ``round(fraction x speakers)``.
 
     Only speakers with at least 2 utterances are eligible (a target trial needs two). The
@@ -655,7 +688,8 @@ def choose_test_speakers(utterance_counts: Mapping[str, int], count: Optional[in
         if count > len(eligible) or len(speakers) - count < 2:
             raise DataError(
                 f"--test_speakers {count}: only {len(eligible)} speaker(s) have 2+ utterances and "
-                f"{len(speakers)} speakers in all, and training needs at least 2 speakers left")
+                f"{len(speakers)} speakers in all, and training needs at least 2 speakers left"
+            )
         wanted = count
     else:
         fraction = 0.2 if fraction is None else fraction
@@ -666,7 +700,8 @@ def choose_test_speakers(utterance_counts: Mapping[str, int], count: Optional[in
         if wanted and (len(speakers) - wanted < 2 or wanted < 2):
             notes.append(
                 f"no test set: {len(speakers)} speakers ({len(eligible)} with 2+ utterances) are too few "
-                f"for 2 test speakers and 2 training speakers")
+                f"for 2 test speakers and 2 training speakers"
+            )
             wanted = 0
     order = np.random.default_rng(seed).permutation(len(eligible))
     return sorted(eligible[i] for i in order[:wanted]), notes
@@ -717,8 +752,9 @@ def _pairs_from_indices(indices: np.ndarray, n: int) -> List[Tuple[int, int]]:
     return list(zip(a.tolist(), b.tolist()))
 
 
-def make_trials(utterances_by_speaker: Mapping[str, Sequence[str]], count: int = 6000, seed: int = 1986,
-                all_pairs: bool = False) -> List[Trial]:
+def make_trials(
+    utterances_by_speaker: Mapping[str, Sequence[str]], count: int = 6000, seed: int = 1986, all_pairs: bool = False
+) -> List[Trial]:
     """A balanced VoxCeleb-style trial list over test speakers, deterministic for a seed.
 
     ``count // 2`` target and as many non-target trials (fewer when fewer pairs exist:
@@ -819,11 +855,16 @@ def format_problems(problems: Sequence[Problem], drop_bad: bool = False) -> str:
         lines.extend(f"  {p.file}: {p.reason}" for p in items)
     fatal = [p for p in problems if not p.droppable]
     if fatal:
-        lines.append("The problems of the dataset as a whole (" + ", ".join(sorted({PROBLEM_KINDS[p.kind][0].split(" (")[0] for p in fatal}))
-                     + ") must be fixed in the source; --drop_bad does not skip them.")
+        lines.append(
+            "The problems of the dataset as a whole ("
+            + ", ".join(sorted({PROBLEM_KINDS[p.kind][0].split(" (")[0] for p in fatal}))
+            + ") must be fixed in the source; --drop_bad does not skip them."
+        )
     if any(p.droppable for p in problems) and not drop_bad:
-        lines.append("Fix or remove these entries, or pass --drop_bad to leave the affected utterances out "
-                     "(they are then listed in data_report.md).")
+        lines.append(
+            "Fix or remove these entries, or pass --drop_bad to leave the affected utterances out "
+            "(they are then listed in data_report.md)."
+        )
     return "\n".join(lines)
 
 
@@ -840,8 +881,10 @@ def _check_options(opts: PrepareOptions) -> None:
     if opts.test_speakers is not None and opts.test_fraction is not None:
         raise DataError("give --test_speakers or --test_fraction, not both")
     if (opts.trials or opts.keep_splits) and (opts.test_speakers is not None or opts.test_fraction is not None):
-        raise DataError("--test_speakers/--test_fraction choose test speakers at random; with --trials or "
-                        "--keep_splits the test speakers are given by the source, so leave them out")
+        raise DataError(
+            "--test_speakers/--test_fraction choose test speakers at random; with --trials or "
+            "--keep_splits the test speakers are given by the source, so leave them out"
+        )
     if opts.trials and opts.all_pairs:
         raise DataError("--all_pairs makes a trial list; with --trials the given list is used, so leave one out")
     if opts.trials_count < 2:
@@ -862,15 +905,19 @@ def _check_output(opts: PrepareOptions) -> None:
     output = os.path.abspath(opts.output)
     source = os.path.abspath(opts.source)
     if os.path.isdir(source) and is_inside(output, source):
-        raise DataError(f"--output {output} is inside the source folder {source}: the input is never "
-                        f"modified, so write the output elsewhere")
+        raise DataError(
+            f"--output {output} is inside the source folder {source}: the input is never "
+            f"modified, so write the output elsewhere"
+        )
     if os.path.exists(output):
         if not os.path.isdir(output):
             raise DataError(f"--output {output} exists and is not a folder")
         if os.listdir(output):
             if not opts.overwrite:
-                raise DataError(f"--output {output} exists and is not empty; pass --overwrite to replace it "
-                                f"(it is replaced only once the new output is complete)")
+                raise DataError(
+                    f"--output {output} exists and is not empty; pass --overwrite to replace it "
+                    f"(it is replaced only once the new output is complete)"
+                )
             if is_inside(source, output):
                 raise DataError(f"--overwrite would delete the source {source}, which is inside --output {output}")
     # the output is published by renaming a folder made beside it: check that place now, not
@@ -880,13 +927,20 @@ def _check_output(opts: PrepareOptions) -> None:
     while existing and not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if existing and (not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK)):
-        raise DataError(f"--output {output}: cannot create it, {existing} is not a writable folder; "
-                        f"choose another --output")
+        raise DataError(
+            f"--output {output}: cannot create it, {existing} is not a writable folder; choose another --output"
+        )
 
 
 def _row(utt: Utterance, wav: str, start: int, stop: int, seconds: float) -> Dict[str, str]:
-    return {"ID": utt.id, "duration": f"{seconds:.3f}", "wav": wav, "start": str(start), "stop": str(stop),
-            "spk_id": utt.spk_id}
+    return {
+        "ID": utt.id,
+        "duration": f"{seconds:.3f}",
+        "wav": wav,
+        "start": str(start),
+        "stop": str(stop),
+        "spk_id": utt.spk_id,
+    }
 
 
 def _stats(values: Sequence[float]) -> Tuple[float, float, float]:
@@ -921,8 +975,12 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
             flag(utt, "whitespace", f"ID {utt.id!r}, speaker {utt.spk_id!r}")
         if utt.id in first_seen:
             other = first_seen[utt.id]
-            flag(utt, "duplicate_id", f"ID {utt.id!r} also given to {other.path}"
-                 f"{' (' + other.origin + ')' if other.origin else ''}; add an ID column or rename one")
+            flag(
+                utt,
+                "duplicate_id",
+                f"ID {utt.id!r} also given to {other.path}"
+                f"{' (' + other.origin + ')' if other.origin else ''}; add an ID column or rename one",
+            )
         else:
             first_seen[utt.id] = utt
     if opts.keep_splits:
@@ -958,10 +1016,15 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         elif len(copies) > 1:
             same_speaker_copies += len(copies) - 1
     if same_speaker_copies:
-        notes.append(f"{same_speaker_copies} utterance(s) repeat the samples of another utterance of the same speaker (kept)")
+        notes.append(
+            f"{same_speaker_copies} utterance(s) repeat the samples of another utterance of the same speaker (kept)"
+        )
     # short utterances
-    short = sorted(u.id for u in unique if u.id in infos and u.id not in bad_ids
-                   and infos[u.id].samples / infos[u.id].sample_rate < opts.min_seconds)
+    short = sorted(
+        u.id
+        for u in unique
+        if u.id in infos and u.id not in bad_ids and infos[u.id].samples / infos[u.id].sample_rate < opts.min_seconds
+    )
     short_ids = set(short) if opts.drop_short else set()
     kept = [u for u in unique if u.id not in bad_ids and u.id in infos and u.id not in short_ids]
     kept_ids = {u.id for u in kept}
@@ -970,8 +1033,10 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         by_speaker[utt.spk_id].append(utt)
     singles = sorted(s for s, items in by_speaker.items() if len(items) < 2)
     if singles:
-        notes.append(f"{len(singles)} speaker(s) with a single utterance (no target trial or validation utterance "
-                     f"possible; not eligible for a drawn test set): {_listing(singles)}")
+        notes.append(
+            f"{len(singles)} speaker(s) with a single utterance (no target trial or validation utterance "
+            f"possible; not eligible for a drawn test set): {_listing(singles)}"
+        )
     # splits
     dropped_test: List[str] = []
     valid_given: List[Utterance] = []
@@ -985,12 +1050,23 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         train_spk = {u.spk_id for u in train_pool}
         overlap = sorted(train_spk & {u.spk_id for u in test_utts})
         if overlap:
-            problems.append(Problem("split", source, f"speaker(s) in both train and test: {_listing(overlap)}; "
-                                                     f"test speakers must be unseen in training"))
+            problems.append(
+                Problem(
+                    "split",
+                    source,
+                    f"speaker(s) in both train and test: {_listing(overlap)}; test speakers must be unseen in training",
+                )
+            )
         outside = sorted({u.spk_id for u in valid_given} - train_spk)
         if outside:
-            problems.append(Problem("split", source, f"valid speaker(s) not in train: {_listing(outside)}; "
-                                                     f"valid is closed-set (held-out utterances of training speakers)"))
+            problems.append(
+                Problem(
+                    "split",
+                    source,
+                    f"valid speaker(s) not in train: {_listing(outside)}; "
+                    f"valid is closed-set (held-out utterances of training speakers)",
+                )
+            )
         test_speakers = sorted({u.spk_id for u in test_utts})
     elif opts.trials:
         try:
@@ -1012,13 +1088,20 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         lonely = sorted(s for s, n in test_counts.items() if n < 2)
         if lonely:
             dropped_test = [u.id for u in test_utts if u.spk_id in set(lonely)]
-            notes.append(f"{len(lonely)} test speaker(s) with fewer than 2 utterances dropped (no target trial "
-                         f"possible): {_listing(lonely)}")
+            notes.append(
+                f"{len(lonely)} test speaker(s) with fewer than 2 utterances dropped (no target trial "
+                f"possible): {_listing(lonely)}"
+            )
             test_utts = [u for u in test_utts if u.spk_id not in set(lonely)]
         test_speakers = sorted({u.spk_id for u in test_utts})
         if len(test_speakers) == 1:
-            problems.append(Problem("speakers", source, f"only 1 test speaker ({test_speakers[0]}) with 2+ utterances: "
-                                                        f"non-target trials need 2"))
+            problems.append(
+                Problem(
+                    "speakers",
+                    source,
+                    f"only 1 test speaker ({test_speakers[0]}) with 2+ utterances: non-target trials need 2",
+                )
+            )
     else:
         test_ids = {u.id for u in test_utts}
         unusable = []
@@ -1030,20 +1113,36 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
             unusable.append(trial)
             unknown = [i for i in missing if i not in bad_ids and not (opts.drop_short and i in short_ids)]
             if unknown:
-                where = ", ".join(f"{i} ({'not in the test split' if i in first_seen else 'not in the source'})"
-                                  for i in unknown)
-                problems.append(Problem("trials", opts.trials, f"trial {number}: {where}; prepared IDs are "
-                                                               f"<spk>/<path below the speaker folder>"))
+                where = ", ".join(
+                    f"{i} ({'not in the test split' if i in first_seen else 'not in the source'})" for i in unknown
+                )
+                problems.append(
+                    Problem(
+                        "trials",
+                        opts.trials,
+                        f"trial {number}: {where}; prepared IDs are <spk>/<path below the speaker folder>",
+                    )
+                )
         if unusable:
-            notes.append(f"{len(unusable)} of {len(given_trials)} given trials refer to utterances that were "
-                         f"dropped or not found, and were left out")
+            notes.append(
+                f"{len(unusable)} of {len(given_trials)} given trials refer to utterances that were "
+                f"dropped or not found, and were left out"
+            )
     train_speakers = sorted({u.spk_id for u in train_pool})
     if len(train_speakers) < 2:
-        problems.append(Problem("speakers", source, f"{len(train_speakers)} training speaker(s) left "
-                                                    f"({_listing(train_speakers)}); training needs at least 2"))
+        problems.append(
+            Problem(
+                "speakers",
+                source,
+                f"{len(train_speakers)} training speaker(s) left "
+                f"({_listing(train_speakers)}); training needs at least 2",
+            )
+        )
     elif len(train_speakers) < 10:
-        notes.append(f"warning: only {len(train_speakers)} training speakers; embeddings trained on so few "
-                     f"speakers generalise poorly")
+        notes.append(
+            f"warning: only {len(train_speakers)} training speakers; embeddings trained on so few "
+            f"speakers generalise poorly"
+        )
     blocking = [p for p in problems if not (p.droppable and opts.drop_bad)]
     if blocking:
         raise PreparationError(format_problems(problems, opts.drop_bad), problems)
@@ -1061,7 +1160,11 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         needs = info.sample_rate != opts.sample_rate or info.channels > 1
         if needs:
             rel = _copy_name(utt.id) + ".wav"
-            samples = int(round(info.samples * opts.sample_rate / info.sample_rate)) if info.sample_rate != opts.sample_rate else info.samples
+            samples = (
+                int(round(info.samples * opts.sample_rate / info.sample_rate))
+                if info.sample_rate != opts.sample_rate
+                else info.samples
+            )
             converted[utt.id] = (rel, samples)
             rows[utt.id] = _row(utt, rel, 0, samples, samples / opts.sample_rate)
         elif opts.copy_audio:
@@ -1080,11 +1183,17 @@ def prepare(opts: PrepareOptions, log: Callable[[str], None] = print) -> Prepare
         valid_rows = []
     test_rows = rows_of(test_utts)
     if given_trials is None and test_rows:
-        trials = make_trials({s: [u.id for u in test_utts if u.spk_id == s] for s in test_speakers},
-                             opts.trials_count, opts.seed, opts.all_pairs)
+        trials = make_trials(
+            {s: [u.id for u in test_utts if u.spk_id == s] for s in test_speakers},
+            opts.trials_count,
+            opts.seed,
+            opts.all_pairs,
+        )
         if not opts.all_pairs and len(trials) < 2 * (opts.trials_count // 2):
-            notes.append(f"{len(trials)} trials instead of {2 * (opts.trials_count // 2)}: the test speakers do not "
-                         f"have more distinct balanced pairs")
+            notes.append(
+                f"{len(trials)} trials instead of {2 * (opts.trials_count // 2)}: the test speakers do not "
+                f"have more distinct balanced pairs"
+            )
 
     # write into a temporary sibling, then rename into place
     output = os.path.abspath(opts.output)
@@ -1141,25 +1250,45 @@ def publish_folder(staging: str, output: str) -> None:
 
 
 # --------------------------------------------------------------------------- report
-def render_report(opts: PrepareOptions, result: PrepareResult, infos: Mapping[str, AudioInfo], kept_ids: Set[str],
-                  short: Sequence[str], dropped_test: Sequence[str], converted: Mapping[str, Tuple[str, int]],
-                  copied: Mapping[str, str]) -> str:
+def render_report(
+    opts: PrepareOptions,
+    result: PrepareResult,
+    infos: Mapping[str, AudioInfo],
+    kept_ids: Set[str],
+    short: Sequence[str],
+    dropped_test: Sequence[str],
+    converted: Mapping[str, Tuple[str, int]],
+    copied: Mapping[str, str],
+) -> str:
     """``data_report.md``: what the output holds, what was dropped and why (no timestamps,
     no output path, so the same input and seed give the same bytes)."""
     defaults = PrepareOptions(source="", output="")
-    changed = [f"--{f.name} {getattr(opts, f.name)}" if not isinstance(getattr(opts, f.name), bool) else f"--{f.name}"
-               for f in fields(PrepareOptions)
-               if f.name not in ("source", "output", "overwrite", "jobs") and getattr(opts, f.name) != getattr(defaults, f.name)]
-    lines = ["# Data report", "",
-             f"Source: `{os.path.abspath(opts.source)}` (format `{result.format}`), prepared by `recipes/prepare.py`"
-             f" with seed {opts.seed}, sample rate {opts.sample_rate} Hz"
-             + (f", options `{' '.join(changed)}`" if changed else "") + ".", "",
-             "## Splits", "",
-             "| file | speakers | utterances | minutes | utterances per speaker (min / median / max) |",
-             "|---|---|---|---|---|"]
+    changed = [
+        f"--{f.name} {getattr(opts, f.name)}" if not isinstance(getattr(opts, f.name), bool) else f"--{f.name}"
+        for f in fields(PrepareOptions)
+        if f.name not in ("source", "output", "overwrite", "jobs")
+        and getattr(opts, f.name) != getattr(defaults, f.name)
+    ]
+    lines = [
+        "# Data report",
+        "",
+        f"Source: `{os.path.abspath(opts.source)}` (format `{result.format}`), prepared by `recipes/prepare.py`"
+        f" with seed {opts.seed}, sample rate {opts.sample_rate} Hz"
+        + (f", options `{' '.join(changed)}`" if changed else "")
+        + ".",
+        "",
+        "## Splits",
+        "",
+        "| file | speakers | utterances | minutes | utterances per speaker (min / median / max) |",
+        "|---|---|---|---|---|",
+    ]
     everything = result.train + result.valid + result.test
-    for name, rows in (("train.csv", result.train), ("valid.csv", result.valid), ("test.csv", result.test),
-                       ("all", everything)):
+    for name, rows in (
+        ("train.csv", result.train),
+        ("valid.csv", result.valid),
+        ("test.csv", result.test),
+        ("all", everything),
+    ):
         if not rows:
             lines.append(f"| {name} | 0 | 0 | 0 | - |")
             continue
@@ -1169,23 +1298,35 @@ def render_report(opts: PrepareOptions, result: PrepareResult, infos: Mapping[st
         lines.append(f"| {name} | {len(per)} | {len(rows)} | {minutes:.1f} | {lo} / {med:g} / {hi} |")
     lines.append("")
     if result.train and result.test:
-        lines.append("Training and test speakers are disjoint (open-set test); valid.csv holds held-out utterances "
-                     "of training speakers (closed set).")
+        lines.append(
+            "Training and test speakers are disjoint (open-set test); valid.csv holds held-out utterances "
+            "of training speakers (closed set)."
+        )
     if result.trials:
         targets = [t for t in result.trials if t.label == 1]
         nontargets = [t for t in result.trials if t.label == 0]
         speaker_of = {r["ID"]: r["spk_id"] for r in result.test}
         per_spk = Counter(speaker_of[t.enrol] for t in targets)
         per_pair = Counter(tuple(sorted((speaker_of[t.enrol], speaker_of[t.test]))) for t in nontargets)
-        source = f"copied from `{os.path.abspath(opts.trials)}`" if opts.trials else (
-            "every pair of test utterances" if opts.all_pairs else "drawn balanced and spread evenly")
-        lines += ["", f"trials.txt: {len(result.trials)} trials ({len(targets)} target, {len(nontargets)} non-target), {source}."]
+        source = (
+            f"copied from `{os.path.abspath(opts.trials)}`"
+            if opts.trials
+            else ("every pair of test utterances" if opts.all_pairs else "drawn balanced and spread evenly")
+        )
+        lines += [
+            "",
+            f"trials.txt: {len(result.trials)} trials ({len(targets)} target, {len(nontargets)} non-target), {source}.",
+        ]
         if per_spk:
-            lines.append(f"Target trials per test speaker: {min(per_spk.values())} to {max(per_spk.values())} "
-                         f"over {len(per_spk)} speakers.")
+            lines.append(
+                f"Target trials per test speaker: {min(per_spk.values())} to {max(per_spk.values())} "
+                f"over {len(per_spk)} speakers."
+            )
         if per_pair:
-            lines.append(f"Non-target trials per speaker pair: {min(per_pair.values())} to {max(per_pair.values())} "
-                         f"over {len(per_pair)} pairs.")
+            lines.append(
+                f"Non-target trials per speaker pair: {min(per_pair.values())} to {max(per_pair.values())} "
+                f"over {len(per_pair)} pairs."
+            )
     elif not result.test:
         lines += ["", "No test set and no trials.txt (no test speakers)."]
     kept = [infos[i] for i in sorted(kept_ids)]
@@ -1193,8 +1334,10 @@ def render_report(opts: PrepareOptions, result: PrepareResult, infos: Mapping[st
     lines += ["", "## Audio", ""]
     if durations:
         lo, med, hi = _stats(durations)
-        lines.append(f"- Utterance duration: min {lo:.3f} s, median {med:.3f} s, mean {sum(durations) / len(durations):.3f} s, "
-                     f"max {hi:.3f} s; total {sum(durations) / 60:.1f} min over {len(durations)} utterances.")
+        lines.append(
+            f"- Utterance duration: min {lo:.3f} s, median {med:.3f} s, mean {sum(durations) / len(durations):.3f} s, "
+            f"max {hi:.3f} s; total {sum(durations) / 60:.1f} min over {len(durations)} utterances."
+        )
         rates = Counter(info.sample_rate for info in kept)
         lines.append("- Source sample rates: " + ", ".join(f"{r} Hz: {n}" for r, n in sorted(rates.items())) + ".")
         channels = Counter(info.channels for info in kept)
@@ -1202,13 +1345,18 @@ def render_report(opts: PrepareOptions, result: PrepareResult, infos: Mapping[st
     if converted:
         resampled = sum(1 for i in converted if infos[i].sample_rate != opts.sample_rate)
         downmixed = sum(1 for i in converted if infos[i].channels > 1)
-        lines.append(f"- Converted copies under `audio/`: {len(converted)} ({resampled} resampled to "
-                     f"{opts.sample_rate} Hz with scipy.signal.resample_poly, {downmixed} downmixed to mono).")
+        lines.append(
+            f"- Converted copies under `audio/`: {len(converted)} ({resampled} resampled to "
+            f"{opts.sample_rate} Hz with scipy.signal.resample_poly, {downmixed} downmixed to mono)."
+        )
     if copied:
         lines.append(f"- Copied under `audio/` (--copy_audio): {len(copied)}.")
     verb = "dropped (--drop_short)" if opts.drop_short else "kept (recipes/train.py repeats them to the crop length)"
-    lines.append(f"- Shorter than --min_seconds {opts.min_seconds:g} s: {len(short)}, {verb}"
-                 + (f": {_listing(short, 20)}" if short else "") + ".")
+    lines.append(
+        f"- Shorter than --min_seconds {opts.min_seconds:g} s: {len(short)}, {verb}"
+        + (f": {_listing(short, 20)}" if short else "")
+        + "."
+    )
     lines += ["", "## Dropped", ""]
     groups = _grouped(result.dropped)
     if not groups and not dropped_test and not (opts.drop_short and short):

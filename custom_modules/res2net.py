@@ -160,9 +160,7 @@ class Res2NetBottleneck(nn.Module):
                 nn.BatchNorm2d(out_channels),
             )
 
-    def forward(
-        self, x: torch.Tensor, in_mask: torch.Tensor | None, out_mask: torch.Tensor | None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, in_mask: torch.Tensor | None, out_mask: torch.Tensor | None) -> torch.Tensor:
         """x: (B, C, F, T); masks (B, 1, 1, T_in) and (B, 1, 1, T_out), or None for a batch
         without padding (every frame valid: nothing to mask).
 
@@ -315,16 +313,19 @@ class Res2NetSpeakerEncoder(nn.Module):
         if len(num_blocks) != len(strides):
             raise ValueError(f"num_blocks {list(num_blocks)} and strides {list(strides)} differ in length")
         self.input_size, self.embedding_dim = int(input_size), int(embedding_dim)
-        self.stem = nn.Sequential(
-            nn.Conv2d(1, m_channels, 3, padding=1, bias=False), nn.BatchNorm2d(m_channels)
-        )
+        self.stem = nn.Sequential(nn.Conv2d(1, m_channels, 3, padding=1, bias=False), nn.BatchNorm2d(m_channels))
         blocks, channels, freq = [], m_channels, input_size
         for stage, (count, stride) in enumerate(zip(num_blocks, strides)):
             planes = m_channels * 2**stage
             for i in range(count):
                 blocks.append(
                     Res2NetBottleneck(
-                        channels, planes, stride if i == 0 else 1, base_width, scale, expansion,
+                        channels,
+                        planes,
+                        stride if i == 0 else 1,
+                        base_width,
+                        scale,
+                        expansion,
                         stage_first=(i == 0),
                     )
                 )
@@ -361,8 +362,7 @@ class Res2NetSpeakerEncoder(nn.Module):
         """
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(
-                f"Res2NetSpeakerEncoder expects (batch, time, {self.input_size}) features, "
-                f"got {tuple(x.shape)}"
+                f"Res2NetSpeakerEncoder expects (batch, time, {self.input_size}) features, got {tuple(x.shape)}"
             )
         batch, time = x.shape[0], x.shape[1]
         frames = relative_to_frames(lengths, time, batch).to(x.device)
@@ -403,6 +403,10 @@ class Res2Net50(Res2NetSpeakerEncoder):
             if fixed in kwargs:
                 raise ValueError(f"Res2Net50 fixes {fixed}; use Res2NetSpeakerEncoder to change it")
         super().__init__(
-            input_size=input_size, m_channels=m_channels, num_blocks=(3, 4, 6, 3), expansion=4,
-            embedding_dim=embedding_dim, **kwargs,
+            input_size=input_size,
+            m_channels=m_channels,
+            num_blocks=(3, 4, 6, 3),
+            expansion=4,
+            embedding_dim=embedding_dim,
+            **kwargs,
         )

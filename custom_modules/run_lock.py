@@ -51,8 +51,10 @@ def hold_folder_lock(folder: str) -> None:
         handle.seek(0)
         holder = handle.read().strip() or "a process that did not say which"
         handle.close()
-        raise FolderBusy(f"{folder} is in use by another run (pid and command: {holder}); wait for it to finish, "
-                         f"stop it, or choose another output folder") from None
+        raise FolderBusy(
+            f"{folder} is in use by another run (pid and command: {holder}); wait for it to finish, "
+            f"stop it, or choose another output folder"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()} {' '.join(sys.argv)}\n")

@@ -22,27 +22,45 @@ from typing import List, Tuple
 
 __all__ = ["MODEL_FOLDER_CALLABLES", "UntrustedModelError", "disallowed_tags", "check_model_yaml"]
 
-MODEL_FOLDER_CALLABLES = frozenset({
-    # this project's exports (custom_modules/export.py)
-    "custom_modules.features.SpeakerFeatures",
-    "custom_modules.res2net.Res2Net50",
-    "custom_modules.res2net.Res2NetSpeakerEncoder",
-    "custom_modules.floor.CepstralStatistics",  # the no-learning floor (recipes/floor.py)
-    "custom_modules.floor.NoNormalization",
-    "speechbrain.processing.features.InputNormalization",
-    "speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN",
-    "speechbrain.utils.parameter_transfer.Pretrainer",
-    # SpeechBrain's pretrained speaker models (spkrec-ecapa-voxceleb, spkrec-xvect-voxceleb)
-    "speechbrain.lobes.features.Fbank",
-    "speechbrain.lobes.features.MFCC",
-    "speechbrain.lobes.models.Xvector.Xvector",
-    "speechbrain.lobes.models.ECAPA_TDNN.Classifier",
-    "speechbrain.dataio.encoder.CategoricalEncoder",
-})
+MODEL_FOLDER_CALLABLES = frozenset(
+    {
+        # this project's exports (custom_modules/export.py)
+        "custom_modules.features.SpeakerFeatures",
+        "custom_modules.res2net.Res2Net50",
+        "custom_modules.res2net.Res2NetSpeakerEncoder",
+        "custom_modules.floor.CepstralStatistics",  # the no-learning floor (recipes/floor.py)
+        "custom_modules.floor.NoNormalization",
+        "speechbrain.processing.features.InputNormalization",
+        "speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN",
+        "speechbrain.utils.parameter_transfer.Pretrainer",
+        # SpeechBrain's pretrained speaker models (spkrec-ecapa-voxceleb, spkrec-xvect-voxceleb)
+        "speechbrain.lobes.features.Fbank",
+        "speechbrain.lobes.features.MFCC",
+        "speechbrain.lobes.models.Xvector.Xvector",
+        "speechbrain.lobes.models.ECAPA_TDNN.Classifier",
+        "speechbrain.dataio.encoder.CategoricalEncoder",
+    }
+)
 DATA_TAGS = frozenset({"!ref", "!copy", "!tuple", "!PLACEHOLDER"})
 YAML_CORE = "tag:yaml.org,2002:"
-YAML_CORE_TYPES = frozenset({"str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge",
-                             "omap", "pairs", "set", "value"})
+YAML_CORE_TYPES = frozenset(
+    {
+        "str",
+        "int",
+        "float",
+        "bool",
+        "null",
+        "map",
+        "seq",
+        "timestamp",
+        "binary",
+        "merge",
+        "omap",
+        "pairs",
+        "set",
+        "value",
+    }
+)
 
 
 class UntrustedModelError(ValueError):
@@ -82,9 +100,9 @@ def _allowed(tag: str) -> bool:
     if not tag or tag in DATA_TAGS:
         return True
     if tag.startswith(YAML_CORE):
-        return tag[len(YAML_CORE):] in YAML_CORE_TYPES
+        return tag[len(YAML_CORE) :] in YAML_CORE_TYPES
     if tag.startswith("!new:"):
-        return tag[len("!new:"):] in MODEL_FOLDER_CALLABLES
+        return tag[len("!new:") :] in MODEL_FOLDER_CALLABLES
     return False
 
 

@@ -54,9 +54,11 @@ def corpus_of_rows(rows: Sequence[Dict[str, str]], ids: Sequence[str], path: str
     by_id = {row["ID"]: (row.get("corpus") or "").strip() for row in rows}
     empty = [i for i in ids if not by_id.get(i)]
     if empty:
-        raise ValueError(f"{path}: balance_corpora needs a 'corpus' column naming each utterance's corpus "
-                         f"({len(empty)} rows without one, e.g. {empty[0]!r}); recipes/crossval.py --extra_train writes "
-                         f"it, or add it to your CSV, or set balance_corpora: False")
+        raise ValueError(
+            f"{path}: balance_corpora needs a 'corpus' column naming each utterance's corpus "
+            f"({len(empty)} rows without one, e.g. {empty[0]!r}); recipes/crossval.py --extra_train writes "
+            f"it, or add it to your CSV, or set balance_corpora: False"
+        )
     return [by_id[i] for i in ids]
 
 

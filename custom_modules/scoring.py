@@ -232,8 +232,10 @@ def parse_trials(path: PathLike) -> List[Trial]:
                     raise ValueError(f"{path}, line {number}: {_EXPECTED}, got {stripped!r}")
                 trials.append(trial)
         except UnicodeDecodeError:
-            raise ValueError(f"{path}: not UTF-8 text (a UTF-16 file?); save the trial list as UTF-8, e.g. "
-                             f"iconv -f UTF-16 -t UTF-8 {path} > trials_utf8.txt") from None
+            raise ValueError(
+                f"{path}: not UTF-8 text (a UTF-16 file?); save the trial list as UTF-8, e.g. "
+                f"iconv -f UTF-16 -t UTF-8 {path} > trials_utf8.txt"
+            ) from None
     return trials
 
 
@@ -250,12 +252,16 @@ def require_scoreable(trials: Sequence[Trial], path: PathLike) -> None:
     """
     counts = trial_counts(trials)
     if counts.trials == 0:
-        raise ValueError(f"{os.fspath(path)}: no trials (only blank or # lines); lines are '<0|1> <enrol> <test>' "
-                         f"(VoxCeleb) or '<enrol> <test> <target|nontarget>' (NIST/Kaldi)")
+        raise ValueError(
+            f"{os.fspath(path)}: no trials (only blank or # lines); lines are '<0|1> <enrol> <test>' "
+            f"(VoxCeleb) or '<enrol> <test> <target|nontarget>' (NIST/Kaldi)"
+        )
     if counts.targets == 0 or counts.nontargets == 0:
         missing = "same-speaker" if counts.targets == 0 else "different speakers"
-        raise ValueError(f"{os.fspath(path)}: {counts.targets} target and {counts.nontargets} non-target trials; an "
-                         f"EER needs both (add trials of {missing})")
+        raise ValueError(
+            f"{os.fspath(path)}: {counts.targets} target and {counts.nontargets} non-target trials; an "
+            f"EER needs both (add trials of {missing})"
+        )
 
 
 def trial_counts(trials: Sequence[Trial]) -> TrialCounts:
@@ -377,9 +383,7 @@ def _l2_normalise(x: np.ndarray, name: str) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        raise ValueError(
-            f"{name} has {zero.size} all-zero row(s), first row {zero[0]}: cosine scores are undefined"
-        )
+        raise ValueError(f"{name} has {zero.size} all-zero row(s), first row {zero[0]}: cosine scores are undefined")
     return x / norms[:, None]
 
 
@@ -514,12 +518,12 @@ def cohort_statistics(
     mean = np.empty(n, dtype=np.float64)
     std = np.empty(n, dtype=np.float64)
     for start in range(0, n, chunk_size):
-        scores = emb[start:start + chunk_size] @ coh.T
+        scores = emb[start : start + chunk_size] @ coh.T
         if top_k is not None and top_k < m:
-            scores = np.partition(scores, m - top_k, axis=1)[:, m - top_k:]
+            scores = np.partition(scores, m - top_k, axis=1)[:, m - top_k :]
         mu = scores.mean(axis=1)
-        mean[start:start + chunk_size] = mu
-        std[start:start + chunk_size] = np.sqrt(np.mean((scores - mu[:, None]) ** 2, axis=1))
+        mean[start : start + chunk_size] = mu
+        std[start : start + chunk_size] = np.sqrt(np.mean((scores - mu[:, None]) ** 2, axis=1))
     return mean, std
 
 
@@ -690,8 +694,9 @@ def read_scores(path: PathLike) -> Tuple[List[Trial], np.ndarray]:
         try:
             lines = list(enumerate(handle, start=1))
         except UnicodeDecodeError:
-            raise ValueError(f"{path}: not UTF-8 text (a UTF-16 file?); expected lines "
-                             f"'<enrol> <test> <0|1> <score>' in UTF-8") from None
+            raise ValueError(
+                f"{path}: not UTF-8 text (a UTF-16 file?); expected lines '<enrol> <test> <0|1> <score>' in UTF-8"
+            ) from None
         for number, line in lines:
             fields = line.split()
             if not fields or fields[0].startswith("#"):

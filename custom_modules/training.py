@@ -25,25 +25,28 @@ import speechbrain as sb
 import torch
 import torch.distributed as dist
 from hyperpyyaml import load_hyperpyyaml
-from torch.nn.parallel import DistributedDataParallel
 from torch.nn import SyncBatchNorm
+from torch.nn.parallel import DistributedDataParallel
 
 from custom_modules.allocator import bound_onednn_cache, peak_resident_gib
 from custom_modules.atomic import OutputError
-from custom_modules.output_safety import refuse_output_over
 from custom_modules.augmentation import random_batch_crop
 from custom_modules.checkpoints import (
-    drop_records_after, foreign_checkpoint_reason, save_files_atomically, set_aside_incomplete,
+    drop_records_after,
+    foreign_checkpoint_reason,
+    save_files_atomically,
+    set_aside_incomplete,
 )
-from custom_modules.run_lock import FolderBusy, hold_folder_lock
-from custom_modules.sampling import balanced_corpus_sampler, corpus_of_rows
 from custom_modules.checks import FAIL, WARN, format_verdict, preflight
 from custom_modules.dataio import DataError, effective_valid_annotation, read_speaker_csv, speaker_datasets
 from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
-from custom_modules.heldout import embed_heldout, pairwise_eer
-from custom_modules.init_from import InitError, load_encoder_state, pretrained_files
 from custom_modules.experiment import write_experiment_record
 from custom_modules.experiment_directory import create_experiment_directory
+from custom_modules.heldout import embed_heldout, pairwise_eer
+from custom_modules.init_from import InitError, load_encoder_state, pretrained_files
+from custom_modules.output_safety import refuse_output_over
+from custom_modules.run_lock import FolderBusy, hold_folder_lock
+from custom_modules.sampling import balanced_corpus_sampler, corpus_of_rows
 
 
 def parameter_digest(modules: torch.nn.ModuleDict) -> str:
@@ -91,7 +94,11 @@ class SpeakerBrain(sb.Brain):
                 wavs, lens, labels = augmentation(wavs, lens, labels)
             feature_augment = getattr(self.hparams, "feature_masking", None)
         embeddings = compute_embeddings(
-            self.modules.compute_features, self.modules.mean_var_norm, self.modules.embedding_model, wavs, lens,
+            self.modules.compute_features,
+            self.modules.mean_var_norm,
+            self.modules.embedding_model,
+            wavs,
+            lens,
             feature_augment=feature_augment,
         )
         return embeddings, labels
@@ -119,8 +126,7 @@ class SpeakerBrain(sb.Brain):
         self.current_epoch = epoch or 1
         self.counts = getattr(self, "counts", {})
         self.counts[stage] = {
-            key: torch.zeros((), dtype=torch.float64, device=self.device)
-            for key in ("loss_sum", "correct", "total")
+            key: torch.zeros((), dtype=torch.float64, device=self.device) for key in ("loss_sum", "correct", "total")
         }
         if stage == sb.Stage.TRAIN and getattr(self, "balanced_sampler", None) is not None:
             self.report_balanced_draws(self.current_epoch)
@@ -138,17 +144,24 @@ class SpeakerBrain(sb.Brain):
         draws = list(iter(sampler))
         shares = Counter(self.balanced_corpora[i] for i in draws)
         digest = hashlib.sha256(str(draws).encode()).hexdigest()[:10]
-        sb.utils.distributed.run_on_main(lambda: print(
-            f"epoch {epoch}: balanced draws " + ", ".join(f"{c} {100 * n / len(draws):.0f}%" for c, n in sorted(shares.items()))
-            + f" (draws {digest})"))
+        sb.utils.distributed.run_on_main(
+            lambda: print(
+                f"epoch {epoch}: balanced draws "
+                + ", ".join(f"{c} {100 * n / len(draws):.0f}%" for c, n in sorted(shares.items()))
+                + f" (draws {digest})"
+            )
+        )
 
     def freeze_encoder(self, frozen: bool) -> None:
         """Fine-tuning's first stage: the encoder takes no gradient (the new head trains alone)
         and its batch norms keep their statistics (evaluation mode, set again every step)."""
         encoder = unwrap(self.modules.embedding_model)
         if frozen != getattr(self, "encoder_frozen", False):
-            sb.utils.distributed.run_on_main(lambda: print(
-                f"epoch {self.current_epoch}: encoder {'frozen, the head trains alone' if frozen else 'trains again'}"))
+            sb.utils.distributed.run_on_main(
+                lambda: print(
+                    f"epoch {self.current_epoch}: encoder {'frozen, the head trains alone' if frozen else 'trains again'}"
+                )
+            )
         self.encoder_frozen = frozen
         for parameter in encoder.parameters():
             parameter.requires_grad_(not frozen)
@@ -198,8 +211,10 @@ class SpeakerBrain(sb.Brain):
             stats["seconds"] = round(time.time() - self.stage_start_time, 1)
             if self.resumed_after_step:  # the steps before the interruption were not counted
                 stats["resumed_after_step"] = self.resumed_after_step
-                print(f"note: epoch {epoch} resumed after step {self.resumed_after_step} of "
-                      f"{self.hparams.steps_per_epoch}: its train loss and accuracy cover the remaining steps only")
+                print(
+                    f"note: epoch {epoch} resumed after step {self.resumed_after_step} of "
+                    f"{self.hparams.steps_per_epoch}: its train loss and accuracy cover the remaining steps only"
+                )
             self.train_stats = stats
             return
         if stage != sb.Stage.VALID:
@@ -222,9 +237,13 @@ class SpeakerBrain(sb.Brain):
             stats_meta=meta, train_stats=getattr(self, "train_stats", None), valid_stats=stats
         )
         if sb.utils.distributed.if_main_process():
-            record = {**meta, "train": getattr(self, "train_stats", None), "valid": stats,
-                      "parameters_sha256": parameter_digest(self.modules),
-                      "peak_rss_gib": round(peak_resident_gib(), 3)}
+            record = {
+                **meta,
+                "train": getattr(self, "train_stats", None),
+                "valid": stats,
+                "parameters_sha256": parameter_digest(self.modules),
+                "peak_rss_gib": round(peak_resident_gib(), 3),
+            }
             with open(self.hparams.metrics_file, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
         checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}
@@ -252,8 +271,9 @@ def initialise_encoder(brain: SpeakerBrain, folder: str, resumed: bool) -> None:
     """Fine-tuning: load a pretrained encoder (and normaliser statistics) into a fresh run;
     a resumed run keeps its own checkpoint. The AM-Softmax head stays new."""
     if resumed:
-        sb.utils.distributed.run_on_main(lambda: print(
-            f"init_from {folder}: not applied, this run resumes from its own checkpoint"))
+        sb.utils.distributed.run_on_main(
+            lambda: print(f"init_from {folder}: not applied, this run resumes from its own checkpoint")
+        )
         return
     try:
         files = pretrained_files(folder)
@@ -263,8 +283,11 @@ def initialise_encoder(brain: SpeakerBrain, folder: str, resumed: bool) -> None:
             normalizer._load_statistics_dict(torch.load(files["normalizer"], map_location="cpu", weights_only=True))
     except InitError as error:
         raise SystemExit(f"error: {error}") from None
-    sb.utils.distributed.run_on_main(lambda: print(
-        f"init_from: encoder initialised from {files['embedding_model']} ({count} tensors); the AM-Softmax head is new"))
+    sb.utils.distributed.run_on_main(
+        lambda: print(
+            f"init_from: encoder initialised from {files['embedding_model']} ({count} tensors); the AM-Softmax head is new"
+        )
+    )
 
 
 def refuse_writing_into_data(hparams_file: str, overrides) -> None:
@@ -345,8 +368,11 @@ def train(argv) -> str:
     verdicts = preflight(hparams)  # the config and data checks of recipes/diagnose.py (no model steps)
     failed = [v for v in verdicts if v.status == FAIL]
     if failed:
-        raise SystemExit("error: " + "\n".join(format_verdict(v) for v in failed)
-                         + f"\n(python recipes/diagnose.py {hparams_file} ... explains every check)")
+        raise SystemExit(
+            "error: "
+            + "\n".join(format_verdict(v) for v in failed)
+            + f"\n(python recipes/diagnose.py {hparams_file} ... explains every check)"
+        )
     for verdict in verdicts:
         if verdict.status == WARN:
             print(format_verdict(verdict), file=sys.stderr)
@@ -390,10 +416,17 @@ def train(argv) -> str:
         # batch norm cannot normalise one utterance in training (ECAPA's stops with "Expected more than 1
         # value per channel"): drop that last batch, a different utterance each epoch (shuffled)
         hparams["train_dataloader_options"] = {**hparams["train_dataloader_options"], "drop_last": True}
-        sb.utils.distributed.run_on_main(lambda: print(
-            f"note: {per_rank} training utterances in batches of {batch_size} would leave a last batch of one, which "
-            f"batch norm cannot normalise: it is dropped each epoch (drop_last)"))
-    steps = per_rank // batch_size if hparams["train_dataloader_options"].get("drop_last") else math.ceil(per_rank / batch_size)
+        sb.utils.distributed.run_on_main(
+            lambda: print(
+                f"note: {per_rank} training utterances in batches of {batch_size} would leave a last batch of one, which "
+                f"batch norm cannot normalise: it is dropped each epoch (drop_last)"
+            )
+        )
+    steps = (
+        per_rank // batch_size
+        if hparams["train_dataloader_options"].get("drop_last")
+        else math.ceil(per_rank / batch_size)
+    )
     hparams["steps_per_epoch"] = max(1, steps)
     sb.utils.distributed.run_on_main(
         lambda: print(
@@ -410,13 +443,17 @@ def train(argv) -> str:
     if sb.utils.distributed.if_main_process():  # epochs logged but never checkpointed are trained again
         dropped = drop_records_after(hparams["metrics_file"], int(latest.meta.get("epoch", 0)) if latest else 0)
         if dropped:
-            print(f"resuming from {latest.path if latest else 'the start'}: dropped {dropped} metrics.jsonl line(s) "
-                  f"of epochs after it, which are trained again")
+            print(
+                f"resuming from {latest.path if latest else 'the start'}: dropped {dropped} metrics.jsonl line(s) "
+                f"of epochs after it, which are trained again"
+            )
     if latest is not None:  # another model's checkpoint in this folder: one line, not a state_dict dump
         foreign = foreign_checkpoint_reason(str(latest.path), checkpointer.recoverables)
         if foreign:
-            raise SystemExit(f"error: {latest.path} does not fit the model of {hparams_file} ({foreign}); it was "
-                             f"written by another configuration: pass another --output_folder, or move that folder away")
+            raise SystemExit(
+                f"error: {latest.path} does not fit the model of {hparams_file} ({foreign}); it was "
+                f"written by another configuration: pass another --output_folder, or move that folder away"
+            )
     brain = SpeakerBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -445,9 +482,12 @@ def train(argv) -> str:
         loader_options[0]["sampler"] = balanced_corpus_sampler(corpora, int(hparams.get("seed", 0)))
         brain.balanced_sampler, brain.balanced_corpora = loader_options[0]["sampler"], corpora
         counts = Counter(corpora)
-        sb.utils.distributed.run_on_main(lambda: print(
-            f"balance_corpora: {len(corpora)} draws per epoch, with replacement, each of {len(counts)} corpora "
-            f"({', '.join(f'{c}: {n} utterances' for c, n in sorted(counts.items()))}) 1/{len(counts)} of them"))
+        sb.utils.distributed.run_on_main(
+            lambda: print(
+                f"balance_corpora: {len(corpora)} draws per epoch, with replacement, each of {len(counts)} corpora "
+                f"({', '.join(f'{c}: {n} utterances' for c, n in sorted(counts.items()))}) 1/{len(counts)} of them"
+            )
+        )
     if brain.device_type == "cuda":  # page-locked host memory speeds up host-to-GPU copies
         for options in loader_options:
             options.setdefault("pin_memory", True)

@@ -32,28 +32,18 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import argparse
-import functools
 import contextlib
+import functools
 import io
 import json
 import os
 import shutil
-import sys
 from collections import defaultdict
 from typing import Dict, List, Optional
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.atomic import OutputError, atomic_path, write_json, write_text
-from custom_modules.experiment import (
-    RECORD,
-    ExperimentError,
-    default_eval_folder,
-    file_sha256,
-    is_pretrained_folder,
-    load_experiment,
-)
 from custom_modules.bootstrap import (
     paired_speaker_bootstrap,
     seed_averaged_paired_bootstrap,
@@ -62,6 +52,14 @@ from custom_modules.bootstrap import (
 from custom_modules.checks import WARN, is_floor_folder
 from custom_modules.dataio import DataError, read_speaker_csv
 from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams
+from custom_modules.experiment import (
+    RECORD,
+    ExperimentError,
+    default_eval_folder,
+    file_sha256,
+    is_pretrained_folder,
+    load_experiment,
+)
 from custom_modules.floor_check import check_against_floor, training_recipe_facts
 from custom_modules.metrics import verification_metrics
 from custom_modules.model_cost import count_parameters, macs_per_second
@@ -69,6 +67,8 @@ from custom_modules.output_safety import refuse_output_over
 from custom_modules.plots import plot_det
 from custom_modules.provenance import git_commit, hardware, project_path, timestamp
 from custom_modules.scoring import NORM_METHODS, read_scores
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def system_label(folder: str) -> str:
@@ -88,8 +88,9 @@ def trial_list(folder: str, args) -> str:
         with open(os.path.join(folder, RECORD)) as handle:
             data_folder = json.load(handle).get("data_folder")
     if data_folder is None:
-        raise SystemExit(f"error: {folder} names no data folder (a model folder); pass --trials=<file> "
-                         f"or --data_folder=<dir>")
+        raise SystemExit(
+            f"error: {folder} names no data folder (a model folder); pass --trials=<file> or --data_folder=<dir>"
+        )
     return os.path.join(data_folder, "trials.txt")
 
 
@@ -108,8 +109,12 @@ def evaluation(folder: str, args, force: bool = False) -> Dict:
             results = json.load(handle)
         if results.get("trials_sha256") == file_sha256(trials) and args.score_norm in results["systems"]:
             return {**results, "_folder": out}
-    overrides = {"experiment": folder, "score_norm": ",".join(dict.fromkeys(["none", args.score_norm])),
-                 "output_folder": out, "trials": trials}
+    overrides = {
+        "experiment": folder,
+        "score_norm": ",".join(dict.fromkeys(["none", args.score_norm])),
+        "output_folder": out,
+        "trials": trials,
+    }
     for key in ("test_annotation", "data_folder"):
         if getattr(args, key):
             overrides[key] = getattr(args, key)
@@ -136,15 +141,21 @@ def training_seconds(folder: str) -> Dict[str, Optional[float]]:
         return {"epochs": None, "seconds_per_epoch": None, "total_seconds": None}
     with open(path) as handle:
         seconds = [json.loads(line)["train"]["seconds"] for line in handle if line.strip()]
-    return {"epochs": len(seconds), "seconds_per_epoch": float(np.median(seconds)), "total_seconds": float(sum(seconds))}
+    return {
+        "epochs": len(seconds),
+        "seconds_per_epoch": float(np.median(seconds)),
+        "total_seconds": float(sum(seconds)),
+    }
 
 
 def copy_logs(folder: str, scores_file: str, logs_folder: str, stem: str) -> None:
     """Keep the run's per-epoch metrics and its evaluation summary beside the comparison
     (``logs/<name>_<seed>.metrics.jsonl`` and ``.eval_summary.md``), so that a committed
     results folder still shows how each row was trained once ``exp/`` is gone."""
-    sources = {"metrics.jsonl": os.path.join(folder, "metrics.jsonl"),
-               "eval_summary.md": os.path.join(os.path.dirname(scores_file), "summary.md")}
+    sources = {
+        "metrics.jsonl": os.path.join(folder, "metrics.jsonl"),
+        "eval_summary.md": os.path.join(os.path.dirname(scores_file), "summary.md"),
+    }
     for suffix, source in sources.items():
         if os.path.isfile(source):
             os.makedirs(logs_folder, exist_ok=True)
@@ -185,8 +196,14 @@ def describe_system(folder: str, args, out_folder: str) -> Dict:
     trials, scores = read_scores(scores_file)
     labels = np.array([t.label for t in trials])
     p_targets = tuple(results["p_targets"])  # the priors the evaluation measured (hparams/eval.yaml)
-    interval = speaker_bootstrap_trials(trials, scores, p_targets=p_targets, resamples=args.resamples, seed=0,
-                                        speaker_map=speaker_map(folder, results, args))
+    interval = speaker_bootstrap_trials(
+        trials,
+        scores,
+        p_targets=p_targets,
+        resamples=args.resamples,
+        seed=0,
+        speaker_map=speaker_map(folder, results, args),
+    )
     label = system_label(folder)
     hparams_copy = os.path.join(out_folder, "hparams", label.replace("/", "_") + ".yaml")
     os.makedirs(os.path.dirname(hparams_copy), exist_ok=True)
@@ -216,8 +233,10 @@ def speaker_map(folder: str, results: Dict, args) -> Dict[str, str]:
     evaluation used (the bootstrap resamples these speakers, never a part of an ID's text)."""
     csv = args.test_annotation or results.get("test_annotation")
     if not csv:
-        raise SystemExit(f"error: {folder}: its evaluation does not name its test CSV (made before eval.py recorded "
-                         f"it); pass --test_annotation=<csv> or --reeval")
+        raise SystemExit(
+            f"error: {folder}: its evaluation does not name its test CSV (made before eval.py recorded "
+            f"it); pass --test_annotation=<csv> or --reeval"
+        )
     try:
         return csv_speakers(csv)
     except DataError as error:
@@ -252,13 +271,19 @@ def floor_row(folder: str, args) -> Optional[Dict]:
     labels = np.array([t.label for t in trials])
     p_targets = tuple(results["p_targets"])
     metrics = verification_metrics(scores[labels == 1], scores[labels == 0], p_targets=p_targets)
-    interval = speaker_bootstrap_trials(trials, scores, p_targets=p_targets, resamples=args.resamples, seed=0,
-                                        speaker_map=speaker_map(folder, results, args))
+    interval = speaker_bootstrap_trials(
+        trials,
+        scores,
+        p_targets=p_targets,
+        resamples=args.resamples,
+        seed=0,
+        speaker_map=speaker_map(folder, results, args),
+    )
     return {
         "system": FLOOR_NAME,
         "name": FLOOR_NAME,
         "description": f"no learning: {floor['system']} (raw cosine; global statistics of "
-                       f"{floor['train_utterances']} training utterances)",
+        f"{floor['train_utterances']} training utterances)",
         "folder": None,
         "checkpoint": None,
         **metric_fields(metrics, interval),
@@ -296,12 +321,27 @@ def paired_differences(rows: List[Dict], resamples: int, p_targets) -> List[Dict
         trials, scores, labels = row["_trials"]
         if [(t.enrol, t.test) for t in trials] != [(t.enrol, t.test) for t in trials0]:
             raise SystemExit(f"error: {row['system']} and {rows[0]['system']} were scored on different trial lists")
-        paired = paired_speaker_bootstrap(scores, scores0, labels, [t.enrol for t in trials], [t.test for t in trials],
-                                          p_targets=p_targets, resamples=resamples, seed=0,
-                                          speaker_map=rows[0]["_speakers"])
+        paired = paired_speaker_bootstrap(
+            scores,
+            scores0,
+            labels,
+            [t.enrol for t in trials],
+            [t.test for t in trials],
+            p_targets=p_targets,
+            resamples=resamples,
+            seed=0,
+            speaker_map=rows[0]["_speakers"],
+        )
         d = paired["eer_difference"]
-        out.append({"system": row["system"], "reference": rows[0]["system"], "eer_difference": d["value"],
-                    "interval_95": (d["low"], d["high"]), "significant": bool(paired["significant"])})
+        out.append(
+            {
+                "system": row["system"],
+                "reference": rows[0]["system"],
+                "eer_difference": d["value"],
+                "interval_95": (d["low"], d["high"]),
+                "significant": bool(paired["significant"]),
+            }
+        )
     return out
 
 
@@ -319,9 +359,16 @@ def seed_summary(rows: List[Dict]) -> List[Dict]:
         if len(members) < 2:
             continue
         eers = np.array([m["eer"] for m in members])
-        summary.append({"name": name, "seeds": len(members), "eer_mean": float(eers.mean()),
-                        "eer_min": float(eers.min()), "eer_max": float(eers.max()),
-                        "eer_std": float(eers.std(ddof=1))})
+        summary.append(
+            {
+                "name": name,
+                "seeds": len(members),
+                "eer_mean": float(eers.mean()),
+                "eer_min": float(eers.min()),
+                "eer_max": float(eers.max()),
+                "eer_std": float(eers.std(ddof=1)),
+            }
+        )
     return summary
 
 
@@ -338,14 +385,32 @@ def seed_averaged_differences(rows: List[Dict], resamples: int, p_targets) -> Li
     runs = {name: [m["_trials"][1] for m in members] for name, members in groups.items()}
     out = []
     for name in names[1:]:
-        res = seed_averaged_paired_bootstrap(runs[name], runs[names[0]], labels0, enrol, test, p_targets=p_targets,
-                                             resamples=resamples, seed=0, speaker_map=rows[0]["_speakers"])
+        res = seed_averaged_paired_bootstrap(
+            runs[name],
+            runs[names[0]],
+            labels0,
+            enrol,
+            test,
+            p_targets=p_targets,
+            resamples=resamples,
+            seed=0,
+            speaker_map=rows[0]["_speakers"],
+        )
         d = res["eer_difference"]
-        out.append({"system": name, "reference": names[0], "seeds": res["eer_a"]["runs"],
-                    "reference_seeds": res["eer_b"]["runs"], "eer_mean": res["eer_a"]["value"],
-                    "reference_eer_mean": res["eer_b"]["value"], "eer_difference": d["value"],
-                    "interval_95": (d["low"], d["high"]), "significant": bool(res["significant"]),
-                    "min_dcf_difference": {str(m["p_target"]): m["value"] for m in res["min_dcf_difference"]}})
+        out.append(
+            {
+                "system": name,
+                "reference": names[0],
+                "seeds": res["eer_a"]["runs"],
+                "reference_seeds": res["eer_b"]["runs"],
+                "eer_mean": res["eer_a"]["value"],
+                "reference_eer_mean": res["eer_b"]["value"],
+                "eer_difference": d["value"],
+                "interval_95": (d["low"], d["high"]),
+                "significant": bool(res["significant"]),
+                "min_dcf_difference": {str(m["p_target"]): m["value"] for m in res["min_dcf_difference"]},
+            }
+        )
     return out
 
 
@@ -365,7 +430,8 @@ def markdown(report: Dict) -> str:
         f"Intervals: 95%, from a bootstrap over the speakers of the trial list (trials sharing a speaker are not "
         f"independent); with few test speakers they are wide, and that is the honest figure.",
         "",
-        "| system | EER | EER 95% interval | " + "".join(f"minDCF p={p} [95%] | " for p in priors)
+        "| system | EER | EER 95% interval | "
+        + "".join(f"minDCF p={p} [95%] | " for p in priors)
         + "parameters | MACs / s audio | epochs | train s / epoch | embedding speed (s audio / s) |",
         "|---|---|---|" + "---|" * len(priors) + "---|---|---|---|---|",
     ]
@@ -378,37 +444,61 @@ def markdown(report: Dict) -> str:
         macs = "-" if r["macs_per_second"] is None else f"{r['macs_per_second'] / 1e9:.2f} G"
         lines.append(
             f"| {r['system']} | {pct(r['eer'])} | {pct(low)} - {pct(high)} | "
-            + "".join(f"{dcf_text(r, p)} | " for p in priors) +
-            f"{r['parameters'] / 1e6:.2f} M | {macs} | {t['epochs'] or '-'} | "
+            + "".join(f"{dcf_text(r, p)} | " for p in priors)
+            + f"{r['parameters'] / 1e6:.2f} M | {macs} | {t['epochs'] or '-'} | "
             f"{epoch_seconds} | {speed} |"
         )
     floor = next((r for r in report["systems"] if r["name"] == FLOOR_NAME), None)
     if floor is not None:
-        lines += ["", f"`{FLOOR_NAME}`: {floor['description']}, scored on the same trials: what a system gets "
-                  "without learning anything about voices."]
+        lines += [
+            "",
+            f"`{FLOOR_NAME}`: {floor['description']}, scored on the same trials: what a system gets "
+            "without learning anything about voices.",
+        ]
     lines += [f"\n{line}" for line in report.get("floor_warnings", [])]
     if report["paired_differences"]:
-        lines += ["", f"Paired speaker bootstrap against {report['systems'][0]['system']} (same resampled speakers):",
-                  "", "| system | EER difference | 95% interval | significant |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Paired speaker bootstrap against {report['systems'][0]['system']} (same resampled speakers):",
+            "",
+            "| system | EER difference | 95% interval | significant |",
+            "|---|---|---|---|",
+        ]
         for d in report["paired_differences"]:
             low, high = d["interval_95"]
-            lines.append(f"| {d['system']} | {100 * d['eer_difference']:+.2f} points | {100 * low:+.2f} to {100 * high:+.2f} | "
-                         f"{'yes' if d['significant'] else 'no'} |")
+            lines.append(
+                f"| {d['system']} | {100 * d['eer_difference']:+.2f} points | {100 * low:+.2f} to {100 * high:+.2f} | "
+                f"{'yes' if d['significant'] else 'no'} |"
+            )
     if report["across_seeds"]:
-        lines += ["", "Across seeds:", "", "| system | seeds | EER mean | EER std | EER min - max |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Across seeds:",
+            "",
+            "| system | seeds | EER mean | EER std | EER min - max |",
+            "|---|---|---|---|---|",
+        ]
         for s in report["across_seeds"]:
-            lines.append(f"| {s['name']} | {s['seeds']} | {pct(s['eer_mean'])} | {pct(s['eer_std'])} | "
-                         f"{pct(s['eer_min'])} - {pct(s['eer_max'])} |")
+            lines.append(
+                f"| {s['name']} | {s['seeds']} | {pct(s['eer_mean'])} | {pct(s['eer_std'])} | "
+                f"{pct(s['eer_min'])} - {pct(s['eer_max'])} |"
+            )
     if report.get("seed_averaged_differences"):
-        lines += ["", f"Seed-averaged EER against {report['seed_averaged_differences'][0]['reference']} "
-                  "(every run of both systems on the same resampled speakers in each bootstrap round):", "",
-                  "| system | seeds | mean EER | reference seeds | reference mean EER | difference | 95% interval | significant |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Seed-averaged EER against {report['seed_averaged_differences'][0]['reference']} "
+            "(every run of both systems on the same resampled speakers in each bootstrap round):",
+            "",
+            "| system | seeds | mean EER | reference seeds | reference mean EER | difference | 95% interval | significant |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for d in report["seed_averaged_differences"]:
             low, high = d["interval_95"]
-            lines.append(f"| {d['system']} | {d['seeds']} | {pct(d['eer_mean'])} | {d['reference_seeds']} | "
-                         f"{pct(d['reference_eer_mean'])} | {100 * d['eer_difference']:+.2f} points | "
-                         f"{100 * low:+.2f} to {100 * high:+.2f} | {'yes' if d['significant'] else 'no'} |")
+            lines.append(
+                f"| {d['system']} | {d['seeds']} | {pct(d['eer_mean'])} | {d['reference_seeds']} | "
+                f"{pct(d['reference_eer_mean'])} | {100 * d['eer_difference']:+.2f} points | "
+                f"{100 * low:+.2f} to {100 * high:+.2f} | {'yes' if d['significant'] else 'no'} |"
+            )
     lines += [
         "",
         f"Hardware: {report['hardware']}. Date {report['date']}, commit {report['commit']}. "
@@ -431,8 +521,11 @@ def main(argv=None) -> None:
     parser.add_argument("--reeval", action="store_true", help="evaluate again even if results exist")
     parser.add_argument("--resamples", type=int, default=1000, help="speaker bootstrap resamples")
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results"))
-    parser.add_argument("--no_floor", action="store_true",
-                        help="leave out the no-learning floor row (built from the first system's training data)")
+    parser.add_argument(
+        "--no_floor",
+        action="store_true",
+        help="leave out the no-learning floor row (built from the first system's training data)",
+    )
     args = parser.parse_args(argv)
     try:
         compare(args)
@@ -449,7 +542,9 @@ def compare(args) -> None:
     try:
         os.makedirs(out_folder, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"cannot create {out_folder}: {error.strerror or error}; pass a writable --output_root")
+        raise OutputError(
+            f"cannot create {out_folder}: {error.strerror or error}; pass a writable --output_root"
+        ) from None
     try:
         rows = [describe_system(folder, args, out_folder) for folder in args.experiments]
         given_floor = any(is_floor_folder(folder) for folder in args.experiments)  # already a row
@@ -461,12 +556,16 @@ def compare(args) -> None:
     trial_lists = {r["trials_sha256"]: r for r in rows}
     if len(trial_lists) > 1:
         listed = "; ".join(f"{r['system']}: {r['trials']} (sha256 {digest[:10]})" for digest, r in trial_lists.items())
-        raise SystemExit(f"error: the systems were evaluated on different trial lists ({listed}); "
-                         f"pass --trials=<file> to compare them all on one")
+        raise SystemExit(
+            f"error: the systems were evaluated on different trial lists ({listed}); "
+            f"pass --trials=<file> to compare them all on one"
+        )
     priors = {tuple(r["min_dcf"]) for r in rows}
     if len(priors) > 1:
-        raise SystemExit(f"error: the systems' evaluations measured minDCF at different p_targets {sorted(priors)}; "
-                         f"evaluate them with the same hparams/eval.yaml p_targets (--reeval)")
+        raise SystemExit(
+            f"error: the systems' evaluations measured minDCF at different p_targets {sorted(priors)}; "
+            f"evaluate them with the same hparams/eval.yaml p_targets (--reeval)"
+        )
     p_targets = tuple(float(p) for p in rows[0]["min_dcf"])
     with atomic_path(os.path.join(out_folder, "det.png")) as det:
         plot_det({r["system"]: r.pop("_scores") for r in rows}, det, title=args.name)

@@ -47,44 +47,71 @@ import re
 import sys
 from typing import Dict, List, Optional
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.atomic import write_json, write_text
 from custom_modules.crossval import (
-    CrossvalError, comparison_markdown, crossval_markdown, paired_comparison, pool_folds, read_fold_scores,
-    speaker_folds, write_fold_folder,
+    CrossvalError,
+    comparison_markdown,
+    crossval_markdown,
+    paired_comparison,
+    pool_folds,
+    read_fold_scores,
+    speaker_folds,
+    write_fold_folder,
 )
 from custom_modules.dataio import DataError, read_speaker_csv
 from custom_modules.experiment import file_sha256
 from custom_modules.floor_check import training_recipe_facts
-from custom_modules.metrics import DEFAULT_P_TARGETS
-from custom_modules.provenance import git_commit, project_path, timestamp
 from custom_modules.learning_curve import (
-    RUN_ONLY_OPTIONS, LearningCurveError, check_train_overrides, configuration_differences, hparams_seed, override_args,
+    RUN_ONLY_OPTIONS,
+    LearningCurveError,
+    check_train_overrides,
+    configuration_differences,
+    hparams_seed,
+    override_args,
     parse_overrides,
 )
+from custom_modules.metrics import DEFAULT_P_TARGETS
+from custom_modules.provenance import git_commit, project_path, timestamp
 from custom_modules.scoring import Trial
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONFIG_FILE = "configuration.json"
 P_TARGETS = DEFAULT_P_TARGETS
 
 
 def parse_args(argv: Optional[List[str]]):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("hparams", help="the training hparams file (as for recipes/train.py)")
     parser.add_argument("--data_folder", required=True, help="folder with train.csv and test.csv (+ valid.csv)")
     parser.add_argument("--name", required=True, help="exp/crossval/<name>/ and results/crossval/<name>/")
     parser.add_argument("--folds", type=int, default=4, help="number of speaker folds (default 4)")
-    parser.add_argument("--fold_seed", type=int, default=1986,
-                        help="seed of the fold draw and trials; keep it to compare recipes fold by fold")
+    parser.add_argument(
+        "--fold_seed",
+        type=int,
+        default=1986,
+        help="seed of the fold draw and trials; keep it to compare recipes fold by fold",
+    )
     parser.add_argument("--trials_per_fold", type=int, default=3000, help="balanced trials per fold (default 3000)")
-    parser.add_argument("--extra_train", action="append", default=[], metavar="CSV",
-                        help="joint training: a speaker CSV of another corpus added to every fold's training set "
-                             "(its speakers are never test speakers; repeatable). Rows get a 'corpus' column "
-                             "(the CSV's folder name) for --balance_corpora=True")
-    parser.add_argument("--extra_test", action="append", default=[], metavar="FOLDER",
-                        help="also score every fold's model on FOLDER/trials.txt (with FOLDER/test.csv), e.g. "
-                             "held-out speakers of another corpus; repeatable")
+    parser.add_argument(
+        "--extra_train",
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="joint training: a speaker CSV of another corpus added to every fold's training set "
+        "(its speakers are never test speakers; repeatable). Rows get a 'corpus' column "
+        "(the CSV's folder name) for --balance_corpora=True",
+    )
+    parser.add_argument(
+        "--extra_test",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="also score every fold's model on FOLDER/trials.txt (with FOLDER/test.csv), e.g. "
+        "held-out speakers of another corpus; repeatable",
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="speaker-bootstrap rounds of the pooled figures")
     parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "crossval"))
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results", "crossval"))
@@ -101,9 +128,11 @@ def refuse_other_configuration(config: Dict, paths: List[str]) -> None:
             old = json.load(handle)
         differences = configuration_differences(old.get("configuration", old), config)
         if differences:
-            raise SystemExit(f"error: {os.path.dirname(path)} holds a cross-validation of another configuration:\n  "
-                             + "\n  ".join(differences)
-                             + "\nChoose another --name, or delete that folder to start this one afresh.")
+            raise SystemExit(
+                f"error: {os.path.dirname(path)} holds a cross-validation of another configuration:\n  "
+                + "\n  ".join(differences)
+                + "\nChoose another --name, or delete that folder to start this one afresh."
+            )
 
 
 def all_rows(data_folder: str) -> List[Dict[str, str]]:
@@ -115,15 +144,19 @@ def all_rows(data_folder: str) -> List[Dict[str, str]]:
         if os.path.isfile(path):
             rows += read_speaker_csv(path)
         elif name != "valid.csv":
-            raise SystemExit(f"error: {path} not found: cross-validation takes the speakers of train.csv and test.csv "
-                             f"(recipes/prepare.py writes both)")
+            raise SystemExit(
+                f"error: {path} not found: cross-validation takes the speakers of train.csv and test.csv "
+                f"(recipes/prepare.py writes both)"
+            )
     seen, twice = set(), []
     for row in rows:
         if row["ID"] in seen:
             twice.append(row["ID"])
         seen.add(row["ID"])
     if twice:
-        raise SystemExit(f"error: {data_folder}: utterance IDs {twice[:3]} appear in more than one of train/valid/test.csv")
+        raise SystemExit(
+            f"error: {data_folder}: utterance IDs {twice[:3]} appear in more than one of train/valid/test.csv"
+        )
     return rows
 
 
@@ -136,19 +169,27 @@ def extra_training_rows(paths: List[str]) -> List[Dict[str, str]]:
     for path in paths:
         folder = os.path.dirname(os.path.abspath(path))
         found = read_speaker_csv(path)
-        rows += [{**r, "corpus": os.path.basename(folder)} for r in subset_rows(found, {r["spk_id"] for r in found}, folder)]
+        rows += [
+            {**r, "corpus": os.path.basename(folder)} for r in subset_rows(found, {r["spk_id"] for r in found}, folder)
+        ]
     return rows
 
 
 def extra_test_paths(folder: str) -> Dict[str, str]:
     """trials.txt and test.csv of an --extra_test folder, checked to exist."""
     folder = os.path.abspath(folder)
-    paths = {"folder": folder, "trials": os.path.join(folder, "trials.txt"), "test": os.path.join(folder, "test.csv"),
-             "name": "extra_" + re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(folder))}
+    paths = {
+        "folder": folder,
+        "trials": os.path.join(folder, "trials.txt"),
+        "test": os.path.join(folder, "test.csv"),
+        "name": "extra_" + re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(folder)),
+    }
     for key in ("trials", "test"):
         if not os.path.isfile(paths[key]):
-            raise SystemExit(f"error: --extra_test {folder}: {paths[key]} not found (a folder of recipes/prepare.py "
-                             f"has trials.txt and test.csv)")
+            raise SystemExit(
+                f"error: --extra_test {folder}: {paths[key]} not found (a folder of recipes/prepare.py "
+                f"has trials.txt and test.csv)"
+            )
     return paths
 
 
@@ -160,8 +201,11 @@ def fold_done(results_path: str, trials_path: str) -> bool:
 
 
 def write_pooled_scores(path: str, folds) -> None:
-    lines = [f"{f['fold']} {t.enrol} {f['speakers'][t.enrol]} {t.test} {f['speakers'][t.test]} {t.label} {s:.6f}\n"
-             for f in folds for t, s in zip(f["trials"], f["scores"])]
+    lines = [
+        f"{f['fold']} {t.enrol} {f['speakers'][t.enrol]} {t.test} {f['speakers'][t.test]} {t.label} {s:.6f}\n"
+        for f in folds
+        for t, s in zip(f["trials"], f["scores"])
+    ]
     write_text(path, "".join(lines))
 
 
@@ -172,8 +216,9 @@ def read_pooled_scores(path: str):
         for number, line in enumerate(handle, 1):
             parts = line.split()
             if len(parts) != 7:
-                raise SystemExit(f"error: {path}:{number}: expected 7 fields (fold enrol spk test spk label score), "
-                                 f"got {len(parts)}")
+                raise SystemExit(
+                    f"error: {path}:{number}: expected 7 fields (fold enrol spk test spk label score), got {len(parts)}"
+                )
             fold = folds.setdefault(int(parts[0]), {"fold": int(parts[0]), "trials": [], "scores": [], "speakers": {}})
             fold["trials"].append(Trial(int(parts[5]), parts[1], parts[3]))
             fold["scores"].append(float(parts[6]))
@@ -189,8 +234,9 @@ def evaluate_fold(overrides: Dict[str, str], device: str) -> None:
     try:
         evaluate(load_eval_hparams({**overrides, "score_norm": "none", "bootstrap_resamples": 0}), device)
     except EVALUATION_ERRORS as error:
-        raise SystemExit(f"error: evaluating {overrides['experiment']}: {error} (rerun the same command: finished "
-                         f"folds are kept)") from None
+        raise SystemExit(
+            f"error: evaluating {overrides['experiment']}: {error} (rerun the same command: finished folds are kept)"
+        ) from None
 
 
 def run(argv: Optional[List[str]]) -> None:
@@ -244,26 +290,51 @@ def run(argv: Optional[List[str]]) -> None:
         out_k = os.path.join(exp_folder, f"fold{k + 1}", str(seed))
         eval_k = os.path.join(out_k, "eval", "trials")
         try:
-            paths = write_fold_folder(data_k, rows, test_speakers, data_folder, args.trials_per_fold,
-                                      seed=args.fold_seed + k, extra_train=extra_rows)
+            paths = write_fold_folder(
+                data_k,
+                rows,
+                test_speakers,
+                data_folder,
+                args.trials_per_fold,
+                seed=args.fold_seed + k,
+                extra_train=extra_rows,
+            )
         except CrossvalError as error:
             raise SystemExit(f"error: {error}") from None
         results_path = os.path.join(eval_k, "results.json")
         if fold_done(results_path, paths["trials"]):
             print(f"fold {k + 1}/{args.folds}: done already ({results_path})", flush=True)
         else:
-            print(f"fold {k + 1}/{args.folds}: test speakers {', '.join(test_speakers)}; training -> {out_k}", flush=True)
+            print(
+                f"fold {k + 1}/{args.folds}: test speakers {', '.join(test_speakers)}; training -> {out_k}", flush=True
+            )
             train([os.path.abspath(args.hparams), f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args])
-            evaluate_fold({"experiment": out_k, "data_folder": data_k, "trials": paths["trials"],
-                           "test_annotation": paths["test"], "output_folder": eval_k}, device)
+            evaluate_fold(
+                {
+                    "experiment": out_k,
+                    "data_folder": data_k,
+                    "trials": paths["trials"],
+                    "test_annotation": paths["test"],
+                    "output_folder": eval_k,
+                },
+                device,
+            )
         with open(results_path) as handle:
             results = json.load(handle)
         fold_scores.append(read_fold_scores(k, os.path.join(eval_k, "scores_none.txt"), paths["test"]))
         for t in extra_tests:  # the fold's model on another trial list (cheap: no training)
             extra_eval = os.path.join(out_k, "eval", t["name"])
             if not fold_done(os.path.join(extra_eval, "results.json"), t["trials"]):
-                evaluate_fold({"experiment": out_k, "data_folder": t["folder"], "trials": t["trials"],
-                               "test_annotation": t["test"], "output_folder": extra_eval}, device)
+                evaluate_fold(
+                    {
+                        "experiment": out_k,
+                        "data_folder": t["folder"],
+                        "trials": t["trials"],
+                        "test_annotation": t["test"],
+                        "output_folder": extra_eval,
+                    },
+                    device,
+                )
             with open(os.path.join(extra_eval, "results.json")) as handle:
                 extra = json.load(handle)
             t.setdefault("fold_eer", []).append(extra["systems"]["none"]["eer"])
@@ -271,23 +342,41 @@ def run(argv: Optional[List[str]]) -> None:
         floor_path = os.path.join(eval_k, "scores_floor.txt")
         if os.path.isfile(floor_path):
             floor_scores.append(read_fold_scores(k, floor_path, paths["test"]))
-        fold_facts.append({"floor_eer": (results.get("floor") or {}).get("eer"), "epochs": training_recipe_facts(out_k)["epochs"],
-                           "experiment": project_path(out_k),
-                           "checkpoint": os.path.basename(results.get("checkpoint") or "")})
+        fold_facts.append(
+            {
+                "floor_eer": (results.get("floor") or {}).get("eer"),
+                "epochs": training_recipe_facts(out_k)["epochs"],
+                "experiment": project_path(out_k),
+                "checkpoint": os.path.basename(results.get("checkpoint") or ""),
+            }
+        )
     report = pool_folds(fold_scores, p_targets=P_TARGETS, resamples=args.resamples)
     for fold, facts in zip(report["folds"], fold_facts):
         fold.update(facts)
     if len(floor_scores) == len(fold_scores):  # the no-learning floor pooled over the same trials
         report["floor"] = pool_folds(floor_scores, p_targets=P_TARGETS, resamples=args.resamples)["pooled"]
     if extra_tests:
-        report["extra_test"] = [{"trials": project_path(t["trials"]), "fold_eer": t["fold_eer"],
-                                 "mean_eer": sum(t["fold_eer"]) / len(t["fold_eer"]),
-                                 "fold_floor_eer": t["fold_floor_eer"],  # each fold's floor: its own training set
-                                 "floor_eer": (None if None in t["fold_floor_eer"]
-                                               else sum(t["fold_floor_eer"]) / len(t["fold_floor_eer"]))}
-                                for t in extra_tests]
-    report.update({"name": args.name, "configuration": config, "scores": "scores.txt",
-                   "date": timestamp(), "commit": git_commit()})
+        report["extra_test"] = [
+            {
+                "trials": project_path(t["trials"]),
+                "fold_eer": t["fold_eer"],
+                "mean_eer": sum(t["fold_eer"]) / len(t["fold_eer"]),
+                "fold_floor_eer": t["fold_floor_eer"],  # each fold's floor: its own training set
+                "floor_eer": (
+                    None if None in t["fold_floor_eer"] else sum(t["fold_floor_eer"]) / len(t["fold_floor_eer"])
+                ),
+            }
+            for t in extra_tests
+        ]
+    report.update(
+        {
+            "name": args.name,
+            "configuration": config,
+            "scores": "scores.txt",
+            "date": timestamp(),
+            "commit": git_commit(),
+        }
+    )
     os.makedirs(results_folder, exist_ok=True)
     write_pooled_scores(os.path.join(results_folder, "scores.txt"), fold_scores)
     text = crossval_markdown(report)
@@ -322,8 +411,10 @@ def compare(argv: Optional[List[str]]) -> None:
     os.makedirs(out, exist_ok=True)
     text = comparison_markdown(names[0], names[1], reports[0], reports[1], difference)
     write_text(os.path.join(out, "comparison.md"), text + f"\nDate {timestamp()}, commit {git_commit()}.\n")
-    write_json(os.path.join(out, "comparison.json"), {"a": names[0], "b": names[1], "difference": difference,
-                                                      "pooled_eer": [r["pooled"]["eer"] for r in reports]})
+    write_json(
+        os.path.join(out, "comparison.json"),
+        {"a": names[0], "b": names[1], "difference": difference, "pooled_eer": [r["pooled"]["eer"] for r in reports]},
+    )
     print(text)
     print(f"outputs in {out}")
 

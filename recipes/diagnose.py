@@ -41,9 +41,21 @@ import os
 import sys
 
 from custom_modules.checks import (
-    FAIL, OVERFITTING_ACCURACY, OVERFITTING_MARGIN_POINTS, NotApplicable, Verdict, check_speaker_overfitting,
-    exit_code, format_table, probe_checks, probe_training, read_data_rows, read_label_map, read_training_figures,
-    run_config_checks, training_audio_verdict,
+    FAIL,
+    OVERFITTING_ACCURACY,
+    OVERFITTING_MARGIN_POINTS,
+    NotApplicable,
+    Verdict,
+    check_speaker_overfitting,
+    exit_code,
+    format_table,
+    probe_checks,
+    probe_training,
+    read_data_rows,
+    read_label_map,
+    read_training_figures,
+    run_config_checks,
+    training_audio_verdict,
 )
 from custom_modules.dataio import DataError
 from custom_modules.experiment import checkpoint_epoch
@@ -102,10 +114,14 @@ def evaluated_main(argv) -> int:
     args = parser.parse_args(argv)
     found = evaluation_results(args.evaluated)
     if not found:
-        return fail(Verdict(
-            "evaluation", FAIL, f"{args.evaluated}: no results.json (nor eval/*/results.json) of recipes/eval.py",
-            f"evaluate it first: python recipes/eval.py hparams/eval.yaml --experiment={args.evaluated}",
-        ))
+        return fail(
+            Verdict(
+                "evaluation",
+                FAIL,
+                f"{args.evaluated}: no results.json (nor eval/*/results.json) of recipes/eval.py",
+                f"evaluate it first: python recipes/eval.py hparams/eval.yaml --experiment={args.evaluated}",
+            )
+        )
     verdicts = []
     for path in found:
         with open(path) as handle:
@@ -127,13 +143,23 @@ def evaluated_main(argv) -> int:
             if eer is None:
                 raise NotApplicable("results.json has no raw-cosine EER; re-run recipes/eval.py with --score_norm=none")
             if floor_eer is None:
-                raise NotApplicable("results.json has no floor EER (evaluated before recipes/eval.py computed it): "
-                                    "re-run recipes/eval.py, or pass --floor_eer=<percent> (recipes/floor.py's "
-                                    "default 20-MFCC floor gives 21.70 on the dev trials)")
-            found_verdicts.append(check_speaker_overfitting(
-                figures["train_accuracy"], figures["valid_accuracy"], eer, floor_eer, figures["num_speakers"],
-                margin_points=args.margin_points, accuracy_threshold=args.accuracy_threshold, epoch=figures["epoch"],
-            ))
+                raise NotApplicable(
+                    "results.json has no floor EER (evaluated before recipes/eval.py computed it): "
+                    "re-run recipes/eval.py, or pass --floor_eer=<percent> (recipes/floor.py's "
+                    "default 20-MFCC floor gives 21.70 on the dev trials)"
+                )
+            found_verdicts.append(
+                check_speaker_overfitting(
+                    figures["train_accuracy"],
+                    figures["valid_accuracy"],
+                    eer,
+                    floor_eer,
+                    figures["num_speakers"],
+                    margin_points=args.margin_points,
+                    accuracy_threshold=args.accuracy_threshold,
+                    epoch=figures["epoch"],
+                )
+            )
         except (NotApplicable, ValueError) as reason:
             print(f"note: speaker overfitting check skipped: {reason}\n")
         if found_verdicts:
@@ -162,8 +188,14 @@ def main(argv) -> int:
     label_map = read_label_map(os.path.join(hparams.get("output_folder", ""), "label_encoder.txt"))
     audio = training_audio_verdict(hparams)  # every file of the CSVs, before anything reads them
     verdicts = run_config_checks(
-        hparams, rows.train, rows.valid, rows.test, label_map=label_map,
-        train_source=rows.train_source, valid_source=rows.valid_source, test_source=rows.test_source,
+        hparams,
+        rows.train,
+        rows.valid,
+        rows.test,
+        label_map=label_map,
+        train_source=rows.train_source,
+        valid_source=rows.valid_source,
+        test_source=rows.test_source,
     ) + [audio]
     print("\nconfig and data checks\n" + format_table(verdicts), flush=True)
 
@@ -174,10 +206,18 @@ def main(argv) -> int:
         print(f"\nprobe skipped: fix the {blocking[0].name} FAIL first (training steps would fail on it)")
     else:
         device = run_opts.get("device", "cpu") or "cpu"
-        print(f"\nprobe: up to {options.probe_steps} optimizer steps on one fixed batch of training audio ({device})", flush=True)
+        print(
+            f"\nprobe: up to {options.probe_steps} optimizer steps on one fixed batch of training audio ({device})",
+            flush=True,
+        )
         probe = probe_training(
-            hparams, rows.train, steps=options.probe_steps, batch_size=options.probe_batch,
-            crop_seconds=options.probe_crop, max_seconds=options.probe_seconds, device=device,
+            hparams,
+            rows.train,
+            steps=options.probe_steps,
+            batch_size=options.probe_batch,
+            crop_seconds=options.probe_crop,
+            max_seconds=options.probe_seconds,
+            device=device,
             log=lambda message: print("  " + message, flush=True),
         )
         if not probe.error:

@@ -50,7 +50,9 @@ def list_inputs(inputs: List[str]) -> Tuple[List[str], List[Segment]]:
         return [os.path.splitext(os.path.relpath(p, root))[0] for p in paths], [(p, None, None) for p in paths]
     missing = [p for p in inputs if not os.path.isfile(p)]
     if missing:
-        raise DataError(f"{missing[0]}: audio file not found" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise DataError(
+            f"{missing[0]}: audio file not found" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     ids = [os.path.splitext(os.path.basename(p))[0] for p in inputs]
     if len(set(ids)) != len(ids):
         ids = [os.path.splitext(p)[0] for p in inputs]
@@ -64,12 +66,19 @@ def main(argv=None) -> None:
     parser.add_argument("--output", required=True, help="the .npz to write (.npz is added when missing)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--max_seconds", type=float, default=30.0,
-                        help="longer utterances: the mean embedding of windows this long, half overlapping (bounds "
-                             "memory; 0: embed whole)")
-    parser.add_argument("--trust_model_code", action="store_true",
-                        help="load a model folder whose hyperparams.yaml calls code beyond the known model classes "
-                             "(it runs while loading: only for folders from people you trust)")
+    parser.add_argument(
+        "--max_seconds",
+        type=float,
+        default=30.0,
+        help="longer utterances: the mean embedding of windows this long, half overlapping (bounds "
+        "memory; 0: embed whole)",
+    )
+    parser.add_argument(
+        "--trust_model_code",
+        action="store_true",
+        help="load a model folder whose hyperparams.yaml calls code beyond the known model classes "
+        "(it runs while loading: only for folders from people you trust)",
+    )
     args = parser.parse_args(argv)
     output = args.output if args.output.endswith(".npz") else args.output + ".npz"  # what np.savez writes
     if os.path.exists(output):
@@ -77,15 +86,25 @@ def main(argv=None) -> None:
     try:
         model = load_experiment(args.model, device=args.device, trust_model_code=args.trust_model_code)
         ids, segments = list_inputs(args.input)
-        warned = [(path, w) for path in dict.fromkeys(p for p, _, _ in segments) if os.path.isfile(path)
-                  for w in audio_warnings(path)]
+        warned = [
+            (path, w)
+            for path in dict.fromkeys(p for p, _, _ in segments)
+            if os.path.isfile(path)
+            for w in audio_warnings(path)
+        ]
         for path, warning in warned[:10]:  # readable files whose embeddings would say little
             print(f"WARN {path}: {warning}", file=sys.stderr)
         if len(warned) > 10:
             print(f"WARN ... and {len(warned) - 10} more such files", file=sys.stderr)
-        embeddings = embed_utterances(model.extractor, segments, sample_rate=model.record.get("sample_rate", 16000),
-                                      batch_size=args.batch_size, device=args.device, progress=True,
-                                      max_seconds=args.max_seconds or None)
+        embeddings = embed_utterances(
+            model.extractor,
+            segments,
+            sample_rate=model.record.get("sample_rate", 16000),
+            batch_size=args.batch_size,
+            device=args.device,
+            progress=True,
+            max_seconds=args.max_seconds or None,
+        )
     except (DataError, ExperimentError) as error:
         raise SystemExit(f"error: {error}") from None
     partial = output[: -len(".npz")] + ".partial.npz"  # renamed into place once complete

@@ -29,7 +29,6 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import speechbrain as sb

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from custom_modules.experiment import ExperimentError, load_experiment
 from custom_modules.export import export_experiment
@@ -35,7 +34,10 @@ def thresholds_from_results(path: str) -> dict:
     for entry in raw["min_dcf"]:
         if entry["threshold"] is not None:
             thresholds[f"min_dcf_{entry['p_target']}"] = {
-                "threshold": entry["threshold"], "trials": results["trials"], "value": entry["min_dcf"]}
+                "threshold": entry["threshold"],
+                "trials": results["trials"],
+                "value": entry["min_dcf"],
+            }
     return thresholds
 
 
@@ -45,8 +47,11 @@ def main(argv=None) -> None:
     parser.add_argument("--output", required=True, help="the model folder to write")
     parser.add_argument("--checkpoint", default="auto", choices=["auto", "last", "best", "eer"])
     parser.add_argument("--calibration", help="a calibration.json (from recipes/eval.py --calibrate_on) to store")
-    parser.add_argument("--eval_results", help="a results.json of recipes/eval.py: its raw-score EER and minDCF "
-                        "thresholds are stored for recipes/verify.py")
+    parser.add_argument(
+        "--eval_results",
+        help="a results.json of recipes/eval.py: its raw-score EER and minDCF "
+        "thresholds are stored for recipes/verify.py",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     args = parser.parse_args(argv)
     try:
@@ -56,8 +61,9 @@ def main(argv=None) -> None:
             with open(args.calibration) as handle:
                 calibration = json.load(handle)
         card = {"thresholds": thresholds_from_results(args.eval_results)} if args.eval_results else None
-        folder = export_experiment(experiment, args.output, overwrite=args.overwrite, calibration=calibration,
-                                   extra_card=card)
+        folder = export_experiment(
+            experiment, args.output, overwrite=args.overwrite, calibration=calibration, extra_card=card
+        )
     except (ExperimentError, FileExistsError, ValueError, OSError) as error:
         raise SystemExit(f"error: {error}") from None
     print(f"exported {args.experiment} ({os.path.basename(experiment.checkpoint)}) to {folder}")

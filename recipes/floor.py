@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from custom_modules.dataio import DataError
 from custom_modules.floor import build_floor_folder
@@ -35,8 +34,9 @@ def main(argv=None) -> None:
     if os.path.isdir(args.output) and os.listdir(args.output) and not args.overwrite:
         raise SystemExit(f"error: {args.output} exists and is not empty; choose another --output or pass --overwrite")
     try:
-        count = build_floor_folder(args.data_folder, args.output, args.train_annotation, args.n_mfcc, args.n_mels,
-                                   args.sample_rate)
+        count = build_floor_folder(
+            args.data_folder, args.output, args.train_annotation, args.n_mfcc, args.n_mels, args.sample_rate
+        )
     except DataError as error:
         raise SystemExit(f"error: {error}") from None
     print(f"floor system with the global statistics of {count} utterances written to {args.output}")

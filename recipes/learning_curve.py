@@ -38,15 +38,11 @@ import argparse
 import json
 import os
 import re
-import sys
 from typing import Dict, List, Optional, Tuple
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.atomic import atomic_path, write_json, write_text
 from custom_modules.dataio import DataError, read_speaker_csv
 from custom_modules.experiment import file_sha256
-from custom_modules.provenance import git_commit, timestamp
-from custom_modules.scoring import NORM_METHODS
 from custom_modules.learning_curve import (
     RUN_ONLY_OPTIONS,
     LearningCurveError,
@@ -66,26 +62,45 @@ from custom_modules.learning_curve import (
     speaker_order,
     write_subset_folder,
 )
+from custom_modules.provenance import git_commit, timestamp
+from custom_modules.scoring import NORM_METHODS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONFIG_FILE = "configuration.json"
 OUTPUTS = ("learning_curve.md", "learning_curve.json", "learning_curve.png")
 
 
 def parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("hparams", help="the training hparams file (as for recipes/train.py)")
     parser.add_argument("--speakers", required=True, help="increasing speaker counts, e.g. 4,8,12,16")
-    parser.add_argument("--data_folder", required=True, help="folder with train.csv (and valid.csv, test.csv, trials.txt)")
-    parser.add_argument("--name", required=True, help="results/<name>/ and exp/learning_curve/<name>/ receive the outputs")
+    parser.add_argument(
+        "--data_folder", required=True, help="folder with train.csv (and valid.csv, test.csv, trials.txt)"
+    )
+    parser.add_argument(
+        "--name", required=True, help="results/<name>/ and exp/learning_curve/<name>/ receive the outputs"
+    )
     parser.add_argument("--trials", help="trial list (default: <data_folder>/trials.txt)")
     parser.add_argument("--test_annotation", help="CSV of the trial utterances (default: <data_folder>/test.csv)")
-    parser.add_argument("--score_norm", default="none", choices=list(NORM_METHODS),
-                        help="which scores the curve reports (eval.py also computes raw scores)")
-    parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "learning_curve"),
-                        help="<exp_root>/<name>/ receives the subset data folders and training runs")
-    parser.add_argument("--output_root", default=os.path.join(ROOT, "results"),
-                        help="<output_root>/<name>/ receives learning_curve.md, .json and .png")
+    parser.add_argument(
+        "--score_norm",
+        default="none",
+        choices=list(NORM_METHODS),
+        help="which scores the curve reports (eval.py also computes raw scores)",
+    )
+    parser.add_argument(
+        "--exp_root",
+        default=os.path.join(ROOT, "exp", "learning_curve"),
+        help="<exp_root>/<name>/ receives the subset data folders and training runs",
+    )
+    parser.add_argument(
+        "--output_root",
+        default=os.path.join(ROOT, "results"),
+        help="<output_root>/<name>/ receives learning_curve.md, .json and .png",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -108,7 +123,8 @@ def check_previous(config: Dict, config_path: str, results_folder: str) -> None:
         if differences:
             raise SystemExit(
                 f"error: {results_folder} holds a learning curve of another configuration:\n  "
-                + "\n  ".join(differences) + "\nChoose another --name (nothing was trained or written)."
+                + "\n  ".join(differences)
+                + "\nChoose another --name (nothing was trained or written)."
             )
     else:
         ours = [f for f in OUTPUTS if os.path.exists(os.path.join(results_folder, f))]
@@ -119,8 +135,10 @@ def check_previous(config: Dict, config_path: str, results_folder: str) -> None:
             )
 
 
-RESUME_HINT = ("Fix the cause and run the same command again: finished subsets are kept and training resumes from "
-               "its last checkpoint.")
+RESUME_HINT = (
+    "Fix the cause and run the same command again: finished subsets are kept and training resumes from "
+    "its last checkpoint."
+)
 
 
 def train_step(argv: List[str], what: str) -> None:
@@ -140,8 +158,10 @@ def evaluate_step(overrides: Dict, what: str) -> None:
 
     overrides = dict(overrides)
     device = overrides.pop("device", None) or "cpu"
-    print("evaluating: recipes/eval.py hparams/eval.yaml " + " ".join(f"--{k}={v}" for k, v in overrides.items()),
-          flush=True)
+    print(
+        "evaluating: recipes/eval.py hparams/eval.yaml " + " ".join(f"--{k}={v}" for k, v in overrides.items()),
+        flush=True,
+    )
     try:
         evaluate(load_eval_hparams(overrides), device)
     except EVALUATION_ERRORS as error:
@@ -173,12 +193,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     trials = os.path.abspath(args.trials or os.path.join(data_folder, "trials.txt"))
     test_csv = os.path.abspath(args.test_annotation or os.path.join(data_folder, "test.csv"))
     if not os.path.isdir(data_folder):
-        raise SystemExit(f"error: data folder {args.data_folder!r} not found; pass --data_folder=<folder with train.csv> "
-                         f"(the dev set is ../shared/data/dev; recipes/prepare.py prepares your own data)")
+        raise SystemExit(
+            f"error: data folder {args.data_folder!r} not found; pass --data_folder=<folder with train.csv> "
+            f"(the dev set is ../shared/data/dev; recipes/prepare.py prepares your own data)"
+        )
     for path, option in ((trials, "--trials"), (test_csv, "--test_annotation")):
         if not os.path.isfile(path):
-            raise SystemExit(f"error: {path} not found: every subset is evaluated on the same trials; "
-                             f"pass {option}=<file>")
+            raise SystemExit(
+                f"error: {path} not found: every subset is evaluated on the same trials; pass {option}=<file>"
+            )
     valid_path = os.path.join(data_folder, "valid.csv")
     try:
         seed = hparams_seed(hparams_text, overrides)
@@ -228,11 +251,22 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"{count} speakers: done already ({results_path}), not retrained", flush=True)
         else:
             print(f"{count} speakers: training on {data_k} -> {out_k}", flush=True)
-            train_step([os.path.abspath(args.hparams), f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args],
-                       f"training the {count}-speaker subset")
-            evaluate_step({"experiment": out_k, "data_folder": data_k, "trials": trials, "test_annotation": paths["test"],
-                           "score_norm": norms, "output_folder": eval_k, **device},
-                          f"evaluating the {count}-speaker subset")
+            train_step(
+                [os.path.abspath(args.hparams), f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args],
+                f"training the {count}-speaker subset",
+            )
+            evaluate_step(
+                {
+                    "experiment": out_k,
+                    "data_folder": data_k,
+                    "trials": trials,
+                    "test_annotation": paths["test"],
+                    "score_norm": norms,
+                    "output_folder": eval_k,
+                    **device,
+                },
+                f"evaluating the {count}-speaker subset",
+            )
         points.append(curve_point(count, speakers, out_k, results_path, args.score_norm))
 
     try:

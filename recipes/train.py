@@ -33,7 +33,6 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from custom_modules.training import train

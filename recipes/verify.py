@@ -18,7 +18,6 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
@@ -41,8 +40,9 @@ def verification_score(model, enrol: list, test: str, batch_size: int = 8) -> fl
         load_audio(path, sample_rate=rate)  # one-line error naming a bad file before any work
         for warning in audio_warnings(path):  # readable, but its embedding would say little
             print(f"WARN {path}: {warning}", file=sys.stderr)
-    emb = embed_utterances(model.extractor, [(p, None, None) for p in [*enrol, test]], sample_rate=rate,
-                           batch_size=batch_size)
+    emb = embed_utterances(
+        model.extractor, [(p, None, None) for p in [*enrol, test]], sample_rate=rate, batch_size=batch_size
+    )
     return float(unit(unit(emb[:-1]).mean(axis=0)) @ unit(emb[-1]))
 
 
@@ -51,11 +51,15 @@ def main(argv=None) -> None:
     parser.add_argument("--model", required=True, help="an exported model folder or a training output folder")
     parser.add_argument("--enrol", nargs="+", required=True)
     parser.add_argument("--test", required=True)
-    parser.add_argument("--operating_point", default="min_dcf_0.01",
-                        help="min_dcf_<p_target> or eer: which stored threshold decides")
-    parser.add_argument("--trust_model_code", action="store_true",
-                        help="load a model folder whose hyperparams.yaml calls code beyond the known model classes "
-                             "(it runs while loading: only for folders from people you trust)")
+    parser.add_argument(
+        "--operating_point", default="min_dcf_0.01", help="min_dcf_<p_target> or eer: which stored threshold decides"
+    )
+    parser.add_argument(
+        "--trust_model_code",
+        action="store_true",
+        help="load a model folder whose hyperparams.yaml calls code beyond the known model classes "
+        "(it runs while loading: only for folders from people you trust)",
+    )
     args = parser.parse_args(argv)
     try:
         model = load_experiment(args.model, trust_model_code=args.trust_model_code)
@@ -67,18 +71,24 @@ def main(argv=None) -> None:
     calibration = card.get("calibration")
     if calibration:
         llr = calibration["a"] * score + calibration["b"]
-        print(f"calibrated log-likelihood ratio: {llr:.3f} (calibrated at p_target {calibration['p_target']} "
-              f"on {calibration.get('trials', 'its trial list')})")
+        print(
+            f"calibrated log-likelihood ratio: {llr:.3f} (calibrated at p_target {calibration['p_target']} "
+            f"on {calibration.get('trials', 'its trial list')})"
+        )
     thresholds = card.get("thresholds") or {}
     chosen = thresholds.get(args.operating_point)
     if chosen is None:
-        print(f"decision: none (no '{args.operating_point}' threshold stored with the model; export it with "
-              f"--eval_results <results.json> to store the EER and minDCF thresholds)")
+        print(
+            f"decision: none (no '{args.operating_point}' threshold stored with the model; export it with "
+            f"--eval_results <results.json> to store the EER and minDCF thresholds)"
+        )
         return
     same = score >= chosen["threshold"]
-    print(f"decision: {'same speaker' if same else 'different speakers'} "
-          f"(score {'>=' if same else '<'} {chosen['threshold']:.4f}, the {args.operating_point} threshold "
-          f"measured on {chosen['trials']})")
+    print(
+        f"decision: {'same speaker' if same else 'different speakers'} "
+        f"(score {'>=' if same else '<'} {chosen['threshold']:.4f}, the {args.operating_point} threshold "
+        f"measured on {chosen['trials']})"
+    )
 
 
 if __name__ == "__main__":

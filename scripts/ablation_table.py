@@ -48,17 +48,22 @@ def main(folder: str) -> None:
             results = json.load(handle)
         low, high = system["eer_interval_95"]
         p = paired.get(system["system"])
-        difference = (f"{100 * p['eer_difference']:+.2f} [{100 * p['interval_95'][0]:+.2f}, "
-                      f"{100 * p['interval_95'][1]:+.2f}]") if p else "-"
+        difference = (
+            (f"{100 * p['eer_difference']:+.2f} [{100 * p['interval_95'][0]:+.2f}, {100 * p['interval_95'][1]:+.2f}]")
+            if p
+            else "-"
+        )
         as_eer = results["systems"].get("as", {}).get("eer")
         epoch = checkpoint_epoch(os.path.join(system["folder"], "save", system["checkpoint"]))
         with open(os.path.join(system["folder"], "metrics.jsonl")) as handle:
             records = [json.loads(line) for line in handle if line.strip()]
         epochs = max(r["epoch"] for r in records)
         accuracy = next(r for r in records if r["epoch"] == epoch)["train"]["acc"]
-        print(f"| {row_label(system['name'])} | {100 * system['eer']:.2f}% [{100 * low:.2f}, {100 * high:.2f}] | "
-              f"{difference} | {'%.2f%%' % (100 * as_eer) if as_eer is not None else '-'} | "
-              f"{round(system['min_dcf']['0.01'], 3)} | {epoch} of {epochs} | {100 * accuracy:.1f}% |")
+        print(
+            f"| {row_label(system['name'])} | {100 * system['eer']:.2f}% [{100 * low:.2f}, {100 * high:.2f}] | "
+            f"{difference} | {'%.2f%%' % (100 * as_eer) if as_eer is not None else '-'} | "
+            f"{round(system['min_dcf']['0.01'], 3)} | {epoch} of {epochs} | {100 * accuracy:.1f}% |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import datetime
 import math
 import os
 import platform
-import sys
 import time
 import tracemalloc
 from typing import Dict, List, Tuple
@@ -38,9 +37,7 @@ import numpy as np
 import scipy
 from scipy.stats import norm
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.atomic import write_text
-from custom_modules.provenance import git_commit
 from custom_modules.bootstrap import (
     _prepare,
     _run,
@@ -48,6 +45,9 @@ from custom_modules.bootstrap import (
     weighted_equal_error_rate,
     weighted_min_detection_cost,
 )
+from custom_modules.provenance import git_commit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 P_TARGETS = (0.01, 0.05)
 SIZES = [(37_720, 40), (100_000, 300), (1_000_000, 40), (1_000_000, 1_000), (1_000_000, 10_000)]
@@ -67,8 +67,9 @@ def synthetic_list(n: int, speakers: int, seed: int, d: float = 2.0, tau: float 
     return scores, labels, enrol, test
 
 
-def coverage_list(seed: int, speakers: int = 40, targets: int = 8, nontargets: int = 16,
-                  d: float = 2.0, tau: float = 0.7):
+def coverage_list(
+    seed: int, speakers: int = 40, targets: int = 8, nontargets: int = 16, d: float = 2.0, tau: float = 0.7
+):
     """As tests/test_bootstrap.py: each speaker has `targets` target trials and is the enrol side
     of `nontargets` non-target trials; population EER Phi(-d / (sd_t + sd_n))."""
     rng = np.random.default_rng(seed)
@@ -122,8 +123,9 @@ def resort_each(scores, labels, enrol, test, counts):
 
 def replay_counts(seed: int, n_speakers: int, resamples: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n_speakers, n_speakers), minlength=n_speakers)
-                     for _ in range(resamples)]).astype(float)
+    return np.stack(
+        [np.bincount(rng.integers(0, n_speakers, n_speakers), minlength=n_speakers) for _ in range(resamples)]
+    ).astype(float)
 
 
 # --------------------------------------------------------------------------- sections
@@ -150,7 +152,7 @@ def speed_section(resamples: int) -> Tuple[List[str], Dict]:
         e, dcf = res["eer"], res["min_dcf"][0]
         lines.append(
             f"| {n:,} | {speakers:,} | {info['n_speaker_pairs']:,} | {t1 - t0:.2f} | {t2 - t1:.2f} | {t2 - t0:.2f} | "
-            f"{1000 * (t2 - t1) / resamples:.2f} | {peak / 2 ** 20:.0f} MiB | {peak / n:.0f} | "
+            f"{1000 * (t2 - t1) / resamples:.2f} | {peak / 2**20:.0f} MiB | {peak / n:.0f} | "
             f"{e['value']:.4f} [{e['low']:.4f}, {e['high']:.4f}] | {dcf['value']:.4f} [{dcf['low']:.4f}, {dcf['high']:.4f}] |"
         )
         print(lines[-1], flush=True)
@@ -187,7 +189,9 @@ def baseline_section(resamples: int, fast_seconds: float) -> List[str]:
     diff_d = max(np.max(np.abs(fast_eer - d_eer)), np.max(np.abs(fast_dcf - np.array(d_dcf))))
     diff_r = max(np.max(np.abs(fast_eer - r_eer)), np.max(np.abs(fast_dcf - np.array(r_dcf))))
     rows = [
-        "| method (10^6 trials, 1,000 speakers) | ms / resample | projected for {0} resamples (s) | max abs difference to `speaker_bootstrap` |".format(resamples),
+        "| method (10^6 trials, 1,000 speakers) | ms / resample | projected for {0} resamples (s) | max abs difference to `speaker_bootstrap` |".format(
+            resamples
+        ),
         "|---|---:|---:|---:|",
         f"| `speaker_bootstrap` (one sort, block sums, expand few blocks) | {1000 * fast_seconds / resamples:.1f} | {fast_seconds:.1f} (measured) | 0 |",
         f"| one sort, full cumulative sums per resample | {1000 * d_sec / probe:.1f} | {d_sec / probe * resamples:.1f} | {diff_d:.1e} |",
@@ -198,11 +202,12 @@ def baseline_section(resamples: int, fast_seconds: float) -> List[str]:
     return rows
 
 
-def coverage_section(targets: int, nontargets: int, reps: int = 100, resamples: int = 200,
-                     fresh_lists: int = 200) -> List[str]:
+def coverage_section(
+    targets: int, nontargets: int, reps: int = 100, resamples: int = 200, fresh_lists: int = 200
+) -> List[str]:
     """Coverage and width of three 95% intervals over `reps` synthetic lists of 40 speakers."""
     d, tau, speakers = 2.0, 0.7, 40
-    truth = float(norm.cdf(-d / (math.sqrt(1 + tau ** 2) + math.sqrt(1 + tau ** 2 / 2))))
+    truth = float(norm.cdf(-d / (math.sqrt(1 + tau**2) + math.sqrt(1 + tau**2 / 2))))
     estimates = []
     for rep in range(fresh_lists):
         s, lab, _, _ = coverage_list(5000 + rep, speakers, targets, nontargets, d, tau)
@@ -213,8 +218,8 @@ def coverage_section(targets: int, nontargets: int, reps: int = 100, resamples: 
         "|---|---:|---:|---:|",
     ]
     methods = [
-        ("product", "speakers, `same_speaker_weight=\"product\"`"),
-        ("count", "speakers, `same_speaker_weight=\"count\"` (default)"),
+        ("product", 'speakers, `same_speaker_weight="product"`'),
+        ("count", 'speakers, `same_speaker_weight="count"` (default)'),
         ("trials", "trials resampled (ignores speakers, as recipes/compare.py did before the speaker bootstrap)"),
     ]
     for mode, name in methods:
@@ -223,11 +228,29 @@ def coverage_section(targets: int, nontargets: int, reps: int = 100, resamples: 
             s, lab, e, t = coverage_list(1000 + rep, speakers, targets, nontargets, d, tau)
             if mode == "trials":  # every trial its own cluster, drawn with replacement
                 ids = np.arange(s.size)
-                r = speaker_bootstrap(s, lab, ids, ids, p_targets=(0.05,), resamples=resamples, seed=rep,
-                                      same_speaker_weight="count", return_samples=True)
+                r = speaker_bootstrap(
+                    s,
+                    lab,
+                    ids,
+                    ids,
+                    p_targets=(0.05,),
+                    resamples=resamples,
+                    seed=rep,
+                    same_speaker_weight="count",
+                    return_samples=True,
+                )
             else:
-                r = speaker_bootstrap(s, lab, e, t, p_targets=(0.05,), resamples=resamples, seed=rep,
-                                      same_speaker_weight=mode, return_samples=True)
+                r = speaker_bootstrap(
+                    s,
+                    lab,
+                    e,
+                    t,
+                    p_targets=(0.05,),
+                    resamples=resamples,
+                    seed=rep,
+                    same_speaker_weight=mode,
+                    return_samples=True,
+                )
             hit += r["eer"]["low"] <= truth <= r["eer"]["high"]
             widths.append(r["eer"]["high"] - r["eer"]["low"])
             sds.append(np.nanstd(r["samples"]["eer"]))

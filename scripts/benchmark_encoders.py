@@ -35,9 +35,10 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.atomic import write_text
 from custom_modules.provenance import git_commit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BEFORE_COMMIT = "92ba226"  # the last commit before Res2Net50's CPU speed work
 ENCODERS = ("res2net50_before", "res2net50", "ecapa")
@@ -96,16 +97,27 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
 
     call()  # warm-up
     times = [call() for _ in range(repeats)]
-    return {"encoder": encoder, "threads": threads, "mode": mode, "best_s": min(times),
-            "median_s": statistics.median(times), "utterances_per_s": BATCH / min(times),
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    return {
+        "encoder": encoder,
+        "threads": threads,
+        "mode": mode,
+        "best_s": min(times),
+        "median_s": statistics.median(times),
+        "utterances_per_s": BATCH / min(times),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    }
 
 
 def before_module(folder: str) -> str | None:
     """The Res2Net module of BEFORE_COMMIT written into ``folder``, or None without git."""
     try:
-        text = subprocess.run(["git", "show", f"{BEFORE_COMMIT}:custom_modules/res2net.py"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout
+        text = subprocess.run(
+            ["git", "show", f"{BEFORE_COMMIT}:custom_modules/res2net.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     path = os.path.join(folder, "res2net_before.py")
@@ -116,8 +128,11 @@ def before_module(folder: str) -> str | None:
 
 def markdown(rows: list, repeats: int) -> str:
     by_key = {(r["encoder"], r["threads"], r["mode"]): r for r in rows}
-    names = {"res2net50_before": f"Res2Net50 m16, before (commit {BEFORE_COMMIT})",
-             "res2net50": "Res2Net50 m16, now", "ecapa": "ECAPA-TDNN C=512 (SpeechBrain)"}
+    names = {
+        "res2net50_before": f"Res2Net50 m16, before (commit {BEFORE_COMMIT})",
+        "res2net50": "Res2Net50 m16, now",
+        "ecapa": "ECAPA-TDNN C=512 (SpeechBrain)",
+    }
     lines = [
         "# Encoder speed on this CPU: Res2Net50 against ECAPA-TDNN",
         "",
@@ -142,12 +157,16 @@ def markdown(rows: list, repeats: int) -> str:
                 f"| {names[encoder]} | {threads} | {train['best_s']:.2f} ({train['median_s']:.2f}) | "
                 f"{train['utterances_per_s']:.1f} | {train['peak_rss_gb']:.2f} | {embed['best_s']:.2f} "
                 f"({embed['median_s']:.2f}) | {embed['utterances_per_s']:.1f} | {embed['peak_rss_gb']:.2f} | "
-                f"{ratio_t:.2f} | {ratio_e:.2f} |")
+                f"{ratio_t:.2f} | {ratio_e:.2f} |"
+            )
     commit = git_commit()
     import torch
 
-    lines += ["", f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "
-              f"date {datetime.date.today().isoformat()}, commit {commit}."]
+    lines += [
+        "",
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "
+        f"date {datetime.date.today().isoformat()}, commit {commit}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -156,8 +175,9 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=os.path.join(ROOT, "results", "benchmark_encoders.md"))
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--worker", nargs=4, metavar=("ENCODER", "THREADS", "MODE", "BEFORE_PATH"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=4, metavar=("ENCODER", "THREADS", "MODE", "BEFORE_PATH"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.worker:
         encoder, threads, mode, before_path = args.worker
@@ -171,15 +191,32 @@ def main(argv=None) -> None:
             for mode in ("train", "embed"):
                 for encoder in encoders:
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-                    run = subprocess.run([sys.executable, __file__, "--repeats", str(args.repeats), "--worker",
-                                          encoder, str(threads), mode, before_path or "-"],
-                                         capture_output=True, text=True, env=env, cwd=ROOT)
+                    run = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--repeats",
+                            str(args.repeats),
+                            "--worker",
+                            encoder,
+                            str(threads),
+                            mode,
+                            before_path or "-",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                        cwd=ROOT,
+                    )
                     if run.returncode != 0:
                         raise SystemExit(f"error: {encoder} {mode} at {threads} threads failed:\n{run.stderr[-2000:]}")
                     rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
                     r = rows[-1]
-                    print(f"{encoder:17s} {threads} thread(s) {mode:5s}: best {r['best_s']:.2f} s, "
-                          f"median {r['median_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB", flush=True)
+                    print(
+                        f"{encoder:17s} {threads} thread(s) {mode:5s}: best {r['best_s']:.2f} s, "
+                        f"median {r['median_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB",
+                        flush=True,
+                    )
     text = markdown(rows, args.repeats)
     write_text(args.output, text)  # creates the folder; never a half-written report
     print(text)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
 import math
 import os
@@ -29,17 +30,17 @@ import platform
 import resource
 import statistics
 import subprocess
-import sys
 import time
 import tracemalloc
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.atomic import write_text
-from custom_modules.provenance import git_commit
 from custom_modules.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics
+from custom_modules.provenance import git_commit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 P_TARGETS = (0.01, 0.05)
 D_PRIME = 2.0  # target mean; the theoretical EER of N(2,1) vs N(0,1) is Phi(-1)
@@ -83,7 +84,9 @@ def ours_three_calls(tgt: np.ndarray, non: np.ndarray) -> Tuple[float, List[floa
     return eer, dcfs
 
 
-def exhaustive_reference(tgt: np.ndarray, non: np.ndarray, p_targets: Sequence[float]) -> Tuple[float, Dict[float, float]]:
+def exhaustive_reference(
+    tgt: np.ndarray, non: np.ndarray, p_targets: Sequence[float]
+) -> Tuple[float, Dict[float, float]]:
     """EER and normalised minDCF by definition: every distinct score as threshold, plus +inf.
 
     At threshold t a trial is accepted when score >= t: p_miss = #(tgt < t) / #tgt and
@@ -154,10 +157,17 @@ def compare_with_speechbrain(n: int, seed: int, repeats: int) -> Dict[str, objec
     sb_eer_s = time.perf_counter() - start
     our_eer = equal_error_rate(tgt, non).eer
     our_eer_s = median_seconds(lambda: equal_error_rate(tgt, non), repeats)
-    rows.append({
-        "metric": "EER", "sb_s": sb_eer_s, "our_s": our_eer_s, "ref": ref_eer, "ours": our_eer,
-        "sb": sb_eer, "sb_diff": abs(sb_eer - ref_eer),
-    })
+    rows.append(
+        {
+            "metric": "EER",
+            "sb_s": sb_eer_s,
+            "our_s": our_eer_s,
+            "ref": ref_eer,
+            "ours": our_eer,
+            "sb": sb_eer,
+            "sb_diff": abs(sb_eer - ref_eer),
+        }
+    )
     rss = {"before": max_rss_mib()}
     for p in P_TARGETS:
         gc.collect()
@@ -168,14 +178,26 @@ def compare_with_speechbrain(n: int, seed: int, repeats: int) -> Dict[str, objec
         our_dcf = min_detection_cost(tgt, non, p_target=p).min_dcf
         our_dcf_s = median_seconds(lambda p=p: min_detection_cost(tgt, non, p_target=p), repeats)
         scale = min(p, 1 - p)
-        rows.append({
-            "metric": f"minDCF p={p}", "sb_s": sb_dcf_s, "our_s": our_dcf_s, "ref": ref_dcf[p],
-            "ours": our_dcf, "sb": sb_dcf, "sb_diff": abs(sb_dcf - ref_dcf[p] * scale),
-        })
+        rows.append(
+            {
+                "metric": f"minDCF p={p}",
+                "sb_s": sb_dcf_s,
+                "our_s": our_dcf_s,
+                "ref": ref_dcf[p],
+                "ours": our_dcf,
+                "sb": sb_dcf,
+                "sb_diff": abs(sb_dcf - ref_dcf[p] * scale),
+            }
+        )
     p_miss, p_fa, _ = det_curve(tgt, non)
-    return {"rows": rows, "rss": rss, "ref_seconds": ref_seconds, "n": n,
-            "exact_crossing": bool(np.any(p_miss == p_fa)),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "rows": rows,
+        "rss": rss,
+        "ref_seconds": ref_seconds,
+        "n": n,
+        "exact_crossing": bool(np.any(p_miss == p_fa)),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def scaling(sizes: Sequence[int], seed: int) -> List[Dict[str, object]]:
@@ -184,13 +206,23 @@ def scaling(sizes: Sequence[int], seed: int) -> List[Dict[str, object]]:
         tgt, non = synthetic(n, seed)
         repeats = 7 if n <= 200_000 else 5 if n <= 2_000_000 else 3
         eer, dcfs = ours_three_calls(tgt, non)
-        seconds = median_seconds(lambda: ours_three_calls(tgt, non), repeats)
-        one_sort = median_seconds(lambda: verification_metrics(tgt, non, p_targets=P_TARGETS), repeats)
-        peak = peak_extra_bytes(lambda: ours_three_calls(tgt, non))
-        peak_one = peak_extra_bytes(lambda: verification_metrics(tgt, non, p_targets=P_TARGETS))
-        out.append({"n": n, "repeats": repeats, "seconds": seconds, "one_sort": one_sort,
-                    "peak": peak, "peak_one": peak_one, "eer": eer, "dcfs": dcfs})
-        del tgt, non
+        three_calls = functools.partial(ours_three_calls, tgt, non)
+        one_call = functools.partial(verification_metrics, tgt, non, p_targets=P_TARGETS)
+        seconds, one_sort = median_seconds(three_calls, repeats), median_seconds(one_call, repeats)
+        peak, peak_one = peak_extra_bytes(three_calls), peak_extra_bytes(one_call)
+        out.append(
+            {
+                "n": n,
+                "repeats": repeats,
+                "seconds": seconds,
+                "one_sort": one_sort,
+                "peak": peak,
+                "peak_one": peak_one,
+                "eer": eer,
+                "dcfs": dcfs,
+            }
+        )
+        del tgt, non, three_calls, one_call
         gc.collect()
     return out
 
@@ -270,14 +302,19 @@ def report(scale_rows: List[Dict[str, object]], comparison: Dict[str, object], s
     per_trial = [r["peak"] / r["n"] for r in scale_rows]
     sizes_text = ", ".join(f"{r['n']:,}" for r in scale_rows)
     if comparison["exact_crossing"]:
-        eer_note = ("; these scores have a threshold where the two rates are exactly equal (they "
-                    f"step by 1/{n_cmp // 2:,} and 1/{n_cmp - n_cmp // 2:,}), where both definitions "
-                    "agree, so only SpeechBrain's float32 rounding separates it")
+        eer_note = (
+            "; these scores have a threshold where the two rates are exactly equal (they "
+            f"step by 1/{n_cmp // 2:,} and 1/{n_cmp - n_cmp // 2:,}), where both definitions "
+            "agree, so only SpeechBrain's float32 rounding separates it"
+        )
     else:
         eer_note = ", hence its difference"
     dcf_diff = max(r["sb_diff"] for r in rows[1:])
-    dcf_note = (", so its remaining minDCF difference is float32 rounding of its rates" if dcf_diff <= 1e-6
-                else f"; its minDCF still differs by up to {dcf_diff:.1e}")
+    dcf_note = (
+        ", so its remaining minDCF difference is float32 rounding of its rates"
+        if dcf_diff <= 1e-6
+        else f"; its minDCF still differs by up to {dcf_diff:.1e}"
+    )
     lines += [
         "",
         "SpeechBrain's `EER` loops in Python over about 2N candidate thresholds (every distinct "

@@ -24,8 +24,10 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from custom_modules.provenance import git_commit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 CONFIGS = [
     ("demo", "hparams/res2net_am_demo.yaml"),
     ("full-size", "hparams/res2net_am.yaml"),
@@ -35,8 +37,15 @@ CONFIGS = [
 def run_config(hparams: str, data_folder: str, steps: int) -> dict:
     out = tempfile.mkdtemp(prefix="bench_")
     cmd = [
-        sys.executable, os.path.join(ROOT, "recipes/train.py"), hparams, f"--data_folder={data_folder}",
-        f"--output_folder={out}", "--debug", f"--debug_batches={steps}", "--debug_epochs=1", "--noprogressbar",
+        sys.executable,
+        os.path.join(ROOT, "recipes/train.py"),
+        hparams,
+        f"--data_folder={data_folder}",
+        f"--output_folder={out}",
+        "--debug",
+        f"--debug_batches={steps}",
+        "--debug_epochs=1",
+        "--noprogressbar",
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -90,8 +99,12 @@ def main() -> None:
         with open(args.measured) as handle:
             epochs = [json.loads(line) for line in handle]
         seconds = [e["train"]["seconds"] for e in epochs]
-        lines += ["", f"Measured full demo epochs ({os.path.relpath(args.measured, ROOT)}): "
-                  + ", ".join(f"{s:.0f} s" for s in seconds) + " of training per epoch."]
+        lines += [
+            "",
+            f"Measured full demo epochs ({os.path.relpath(args.measured, ROOT)}): "
+            + ", ".join(f"{s:.0f} s" for s in seconds)
+            + " of training per epoch.",
+        ]
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as handle:

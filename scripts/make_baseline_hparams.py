@@ -47,12 +47,17 @@ def baseline(source: str, loss: str, size: str) -> str:
     )
     text = re.sub(r"\A(#[^\n]*\n)+", banner, text)
     text = re.sub(r"experiment_name: \S+", f"experiment_name: {name}", text)
-    text = re.sub(r"# Encoder\n(.*\n)*?pooling:[^\n]*\n", "# Encoder (SpeechBrain's ECAPA-TDNN)\n"
-                  f"ecapa_channels: {CHANNELS[size]}\nembedding_dim: 192\n", text)
+    text = re.sub(
+        r"# Encoder\n(.*\n)*?pooling:[^\n]*\n",
+        f"# Encoder (SpeechBrain's ECAPA-TDNN)\necapa_channels: {CHANNELS[size]}\nembedding_dim: 192\n",
+        text,
+    )
     text = re.sub(r"embedding_model: !new:custom_modules.res2net.Res2Net50\n(    .*\n)+", ENCODER, text)
     if loss == "aam":
-        text = text.replace("classifier: !new:custom_modules.am_softmax.AMSoftmax",
-                            "classifier: !new:custom_modules.am_softmax.AAMSoftmax")
+        text = text.replace(
+            "classifier: !new:custom_modules.am_softmax.AMSoftmax",
+            "classifier: !new:custom_modules.am_softmax.AAMSoftmax",
+        )
         text = text.replace("# AM-Softmax. num_classes", "# AAM-Softmax. num_classes")
     return name, text
 

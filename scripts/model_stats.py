@@ -12,8 +12,6 @@ costs in_channels/groups x kernel-size MACs) on 10 s of input at 100 frames per 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 import torch.nn as nn
 

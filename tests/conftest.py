@@ -13,8 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEV_DATA = os.path.join(ROOT, "..", "shared", "data", "dev")
 
 
-def write_synthetic_speakers(folder: str, speakers: int = 4, utterances: int = 6, seconds: float = 0.5,
-                             sample_rate: int = 16000, seed: int = 0) -> str:
+def write_synthetic_speakers(
+    folder: str, speakers: int = 4, utterances: int = 6, seconds: float = 0.5, sample_rate: int = 16000, seed: int = 0
+) -> str:
     """Write ``speakers`` x ``utterances`` WAVs (each speaker a distinct harmonic voice)
     and a SpeechBrain-style train.csv under ``folder``; return the CSV path."""
     rng = np.random.default_rng(seed)
@@ -70,8 +71,16 @@ def tiny_dataset(tmp_path):
     return str(tmp_path / "data")
 
 
-TINY_TRAIN = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
-              "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+TINY_TRAIN = [
+    "--m_channels=4",
+    "--embedding_dim=16",
+    "--n_features=40",
+    "--batch_size=4",
+    "--crop_seconds=0.3",
+    "--num_workers=0",
+    "--noprogressbar",
+    "--number_of_epochs=1",
+]
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +94,16 @@ def tiny_experiment(tmp_path_factory):
     write_synthetic_speakers(data)
     write_synthetic_test_set(data)
     out = str(root / "exp" / "res2net_am_demo" / "1")
-    for cmd in (["recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={data}", f"--output_folder={out}", *TINY_TRAIN],
-                ["recipes/eval.py", "hparams/eval.yaml", f"--experiment={out}"]):
+    for cmd in (
+        [
+            "recipes/train.py",
+            "hparams/res2net_am_demo.yaml",
+            f"--data_folder={data}",
+            f"--output_folder={out}",
+            *TINY_TRAIN,
+        ],
+        ["recipes/eval.py", "hparams/eval.yaml", f"--experiment={out}"],
+    ):
         run = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-3000:]
     return data, out

@@ -19,8 +19,12 @@ PROBE = (
 
 
 def probe(**env):
-    base = {k: v for k, v in os.environ.items() if k not in ("RES2NET_SV_KEEP_MALLOC", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")}
-    run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env={**base, **env}, timeout=120)
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("RES2NET_SV_KEEP_MALLOC", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env={**base, **env}, timeout=120
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout.split()
 
@@ -40,8 +44,8 @@ def test_the_recipes_switch_the_onednn_cache_off_unless_the_user_sized_it(monkey
     assert bound_onednn_cache() == "64"  # a value the user set is kept
     for path, entry in (("custom_modules/training.py", "def train("), ("recipes/eval.py", "def main(")):
         text = open(os.path.join(ROOT, path)).read()
-        main = text[text.index(entry):]
+        main = text[text.index(entry) :]
         if main.split("\n", 1)[1].lstrip().startswith('"""'):  # past the docstring
             opening = main.index('"""')
-            main = main[main.index('"""', opening + 3) + 3:]
+            main = main[main.index('"""', opening + 3) + 3 :]
         assert main.index("bound_onednn_cache()") < main.index("hparams")  # before any model exists

@@ -1,7 +1,6 @@
 """Training augmentation against independent numpy/scipy computations."""
 
 import functools
-import os
 
 import numpy as np
 import pytest
@@ -42,8 +41,11 @@ def padded_batch(items, total):
 
 def loglog_slope(noise: np.ndarray, low_bin: int = 4, high_fraction: float = 0.5) -> float:
     """Least-squares slope of log power vs log frequency of the averaged periodogram."""
-    power = np.mean(np.abs(np.fft.rfft(noise, axis=-1)) ** 2, axis=0) if noise.ndim == 2 else \
-        np.abs(np.fft.rfft(noise)) ** 2
+    power = (
+        np.mean(np.abs(np.fft.rfft(noise, axis=-1)) ** 2, axis=0)
+        if noise.ndim == 2
+        else np.abs(np.fft.rfft(noise)) ** 2
+    )
     bins = np.unique(np.geomspace(low_bin, int(high_fraction * (len(power) - 1)), 200).astype(int))
     # average the periodogram over log-spaced bands so every octave weighs the same
     edges = np.append(bins, bins[-1] + 1)
@@ -122,18 +124,22 @@ def test_speed_keeps_speechbrain_column_labels_aligned():
 
 def test_speed_generator_makes_runs_reproducible():
     wavs, lens, labels = torch.randn(8, 400), torch.ones(8), torch.arange(8)
-    runs = [SpeedPerturbSpeakers(SR, 8, generator=torch.Generator().manual_seed(7))(wavs, lens, labels)
-            for _ in range(2)]
+    runs = [
+        SpeedPerturbSpeakers(SR, 8, generator=torch.Generator().manual_seed(7))(wavs, lens, labels) for _ in range(2)
+    ]
     assert all(torch.equal(a, b) for a, b in zip(*runs))
 
 
-@pytest.mark.parametrize("kwargs,fragment", [
-    (dict(speeds=(90, 110)), "contain 100"),
-    (dict(speeds=(90, 100, 100)), "contain 100"),
-    (dict(speeds=(0, 100)), "> 0"),
-    (dict(prob=1.5), "prob=1.5"),
-    (dict(num_speakers=0), "num_speakers=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [
+        (dict(speeds=(90, 110)), "contain 100"),
+        (dict(speeds=(90, 100, 100)), "contain 100"),
+        (dict(speeds=(0, 100)), "> 0"),
+        (dict(prob=1.5), "prob=1.5"),
+        (dict(num_speakers=0), "num_speakers=0"),
+    ],
+)
 def test_speed_bad_arguments(kwargs, fragment):
     args = {"sample_rate": SR, "num_speakers": 4, **kwargs}
     with pytest.raises(ValueError, match=fragment):
@@ -185,12 +191,11 @@ def test_babble_one_source_snr_and_content():
     for target, source, n in ((x0, x1, 1600), (x1, x0, 1000)):
         i = 0 if n == 1600 else 1
         noise = (out[i] - wavs[i]).numpy().astype(np.float64)
-        snr = 10 * np.log10(np.mean(target ** 2) / np.mean(noise[:n] ** 2))
+        snr = 10 * np.log10(np.mean(target**2) / np.mean(noise[:n] ** 2))
         assert abs(snr - 7.3) < 0.1
         assert np.all(noise[n:] == 0)
         # the noise is the other utterance, repeated circularly from some offset, scaled
-        best = max(
-            abs(np.corrcoef(noise[:n], np.resize(np.roll(source, -o), n))[0, 1]) for o in range(len(source)))
+        best = max(abs(np.corrcoef(noise[:n], np.resize(np.roll(source, -o), n))[0, 1]) for o in range(len(source)))
         assert best > 0.9999
 
 
@@ -244,7 +249,7 @@ def test_impulse_response_decay_matches_rt60_and_drr():
     for ir, r, d in zip(irs, rt60.tolist(), drr.tolist()):
         assert abs(schroeder_rt60(ir[1:]) / r - 1) < 0.05
         assert abs(10 * np.log10(ir[0] ** 2 / np.sum(ir[1:] ** 2)) - d) < 1e-3
-        assert abs(np.sum(ir ** 2) - 1) < 1e-5 and np.argmax(np.abs(ir)) == 0
+        assert abs(np.sum(ir**2) - 1) < 1e-5 and np.argmax(np.abs(ir)) == 0
 
 
 def test_synthetic_reverb_is_a_causal_convolution_rescaled_to_the_input_rms():
@@ -257,10 +262,10 @@ def test_synthetic_reverb_is_a_causal_convolution_rescaled_to_the_input_rms():
     response = make(generator=torch.Generator().manual_seed(8))(impulse, lens)[0, :n].numpy()
     out = make(generator=torch.Generator().manual_seed(8))(signal, lens)[0].numpy()
     ref = np.convolve(x, response)[:n]
-    ref *= np.sqrt(np.mean(x ** 2) / np.mean(ref ** 2))
+    ref *= np.sqrt(np.mean(x**2) / np.mean(ref**2))
     np.testing.assert_allclose(out[:n], ref, atol=1e-4 * np.abs(ref).max())
     assert np.all(out[n:] == 0)
-    assert abs(np.sqrt(np.mean(out[:n] ** 2)) / np.sqrt(np.mean(x ** 2)) - 1) < 1e-4
+    assert abs(np.sqrt(np.mean(out[:n] ** 2)) / np.sqrt(np.mean(x**2)) - 1) < 1e-4
     assert np.argmax(np.abs(response)) == 0  # no delay: the direct path stays at t = 0
 
 
@@ -292,7 +297,7 @@ def test_composition_noise_step_hits_the_snr_and_keeps_padding():
         noise = y - clean_gain * x
         snr = 20 * np.log10(clean_gain * np.std(x) / np.std(noise))
         assert abs(snr - 10) < 0.3
-        assert torch.all(out[i, len(x):] == 0)
+        assert torch.all(out[i, len(x) :] == 0)
 
 
 def test_composition_steps_are_per_item_and_reproducible():
@@ -300,8 +305,14 @@ def test_composition_steps_are_per_item_and_reproducible():
 
     def run(seed):
         torch.manual_seed(seed)
-        augment = TrainingAugmentation(SR, SpeedPerturbSpeakers(SR, 8), noise_prob=0.5, babble_prob=0.5,
-                                       reverb_prob=0.5, babble_speaker_count=(1, 2))
+        augment = TrainingAugmentation(
+            SR,
+            SpeedPerturbSpeakers(SR, 8),
+            noise_prob=0.5,
+            babble_prob=0.5,
+            reverb_prob=0.5,
+            babble_speaker_count=(1, 2),
+        )
         return augment(wavs, lens, labels)
 
     first, again = run(10), run(10)
@@ -333,15 +344,22 @@ def test_composition_reads_noise_and_rir_csvs(tmp_path):
     wavs = torch.tensor(0.1 * rng.standard_normal((2, 4000)), dtype=torch.float32)
     lens, labels = torch.ones(2), torch.tensor([0, 1])
 
-    noisy = TrainingAugmentation(SR, noise_prob=1.0, noise_csv=str(tmp_path / "noise.csv"), snr_low=0, snr_high=0,
-                                 noise_replacements={"root": str(tmp_path)})
+    noisy = TrainingAugmentation(
+        SR,
+        noise_prob=1.0,
+        noise_csv=str(tmp_path / "noise.csv"),
+        snr_low=0,
+        snr_high=0,
+        noise_replacements={"root": str(tmp_path)},
+    )
     out = noisy(wavs, lens, labels)[0]
     for i in range(2):
         added = (out[i] - wavs[i] * (out[i] @ wavs[i]) / (wavs[i] @ wavs[i])).numpy()
         assert abs(peak_frequency(added) - 3000) < 5
 
-    reverb = TrainingAugmentation(SR, reverb_prob=1.0, reverb_csv=str(tmp_path / "rir.csv"),
-                                  reverb_replacements={"root": str(tmp_path)})
+    reverb = TrainingAugmentation(
+        SR, reverb_prob=1.0, reverb_csv=str(tmp_path / "rir.csv"), reverb_replacements={"root": str(tmp_path)}
+    )
     assert not isinstance(reverb.reverb, SyntheticReverb)
     out = reverb(wavs, lens, labels)[0]
     np.testing.assert_allclose(out.numpy(), wavs.numpy(), atol=1e-5)  # a direct-path RIR changes nothing
@@ -363,9 +381,17 @@ def test_feature_masking_zeros_whole_rows_and_columns_only():
     torch.manual_seed(13)
     feats = torch.rand(16, 120, 40) + 1.0
     before = feats.clone()
-    out = FeatureMasking(time_width_low=2, time_width_high=6, time_count_low=1, time_count_high=2,
-                         freq_width_low=1, freq_width_high=5, freq_count_low=1, freq_count_high=2, prob=1.0)(
-        feats, torch.ones(16))
+    out = FeatureMasking(
+        time_width_low=2,
+        time_width_high=6,
+        time_count_low=1,
+        time_count_high=2,
+        freq_width_low=1,
+        freq_width_high=5,
+        freq_count_low=1,
+        freq_count_high=2,
+        prob=1.0,
+    )(feats, torch.ones(16))
     assert out.shape == feats.shape and torch.equal(feats, before)  # input not masked in place
     for item, original in zip(out, feats):
         zero = (item == 0).numpy()
@@ -409,7 +435,7 @@ def test_random_batch_crop_takes_contiguous_slices_of_valid_samples():
                 assert np.any(np.all(windows == y, axis=1))  # one contiguous slice of the valid part
                 assert rel == 1.0
             else:
-                assert np.array_equal(y[: len(x)], x.astype(np.float32)) and np.all(y[len(x):] == 0)
+                assert np.array_equal(y[: len(x)], x.astype(np.float32)) and np.all(y[len(x) :] == 0)
                 assert abs(rel - len(x) / length) < 1e-6
 
 
@@ -444,7 +470,7 @@ def test_crop_to_shortest_cuts_every_item_to_a_slice_of_its_own_valid_samples():
     for i, n in enumerate(counts):
         start = int(cropped[i, 0]) - 10000 * i - 1
         assert 0 <= start <= n - 900  # a slice of the valid samples, never of the padding
-        assert torch.equal(cropped[i], wavs[i, start:start + 900])
+        assert torch.equal(cropped[i], wavs[i, start : start + 900])
 
 
 def test_training_augmentation_with_equal_lengths_leaves_no_padding():
@@ -473,8 +499,9 @@ def test_length_step_rounds_the_common_length_down_to_the_grid():
     assert crop_to_shortest(wavs, lens, step=4000)[0].shape == (3, 3750)  # shorter than a step: kept
     labels = torch.tensor([0, 1, 2, 3] * 4)
     seen = set()
-    stepped = TrainingAugmentation(16000, speed_perturb=SpeedPerturbSpeakers(16000, 4), equal_lengths=True,
-                                   length_step_seconds=0.1)
+    stepped = TrainingAugmentation(
+        16000, speed_perturb=SpeedPerturbSpeakers(16000, 4), equal_lengths=True, length_step_seconds=0.1
+    )
     torch.manual_seed(0)
     for length in (16000, 14400, 12345):
         out, out_lens, _ = stepped(torch.randn(16, length), torch.ones(16), labels)

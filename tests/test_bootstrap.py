@@ -50,7 +50,7 @@ def speaker_trials(seed, speakers=40, targets=8, nontargets=16, d=2.0, tau=0.7):
 def true_eer(d=2.0, tau=0.7):
     """EER of the population of speaker_trials: targets ~ N(d, 1 + tau^2), non-targets
     ~ N(0, 1 + tau^2 / 2), so EER = Phi(-d / (sd_t + sd_n))."""
-    return float(norm.cdf(-d / (math.sqrt(1 + tau ** 2) + math.sqrt(1 + tau ** 2 / 2))))
+    return float(norm.cdf(-d / (math.sqrt(1 + tau**2) + math.sqrt(1 + tau**2 / 2))))
 
 
 def tied_trials(seed, speakers=6, n=80):
@@ -68,8 +68,9 @@ def tied_trials(seed, speakers=6, n=80):
 def replay_counts(seed, n_speakers, resamples):
     """The speaker draw counts of speaker_bootstrap (one rng.integers call per resample)."""
     rng = np.random.default_rng(seed)
-    return np.stack([np.bincount(rng.integers(0, n_speakers, n_speakers), minlength=n_speakers)
-                     for _ in range(resamples)]).astype(float)
+    return np.stack(
+        [np.bincount(rng.integers(0, n_speakers, n_speakers), minlength=n_speakers) for _ in range(resamples)]
+    ).astype(float)
 
 
 # --------------------------------------------------------------------------- weighted metrics
@@ -83,16 +84,20 @@ def test_weighted_metrics_equal_metrics_with_unit_and_integer_weights(seed):
     ones = np.ones(n)
     assert weighted_equal_error_rate(scores, labels, ones) == equal_error_rate(scores[labels], scores[~labels]).eer
     for p in P_TARGETS:
-        assert (weighted_min_detection_cost(scores, labels, ones, p)
-                == min_detection_cost(scores[labels], scores[~labels], p).min_dcf)
+        assert (
+            weighted_min_detection_cost(scores, labels, ones, p)
+            == min_detection_cost(scores[labels], scores[~labels], p).min_dcf
+        )
     # integer weights: the list with each trial repeated `weight` times, bit for bit
     w = rng.integers(0, 4, n)
     w[:2] = [1, 1]
     rep_s, rep_l = np.repeat(scores, w), np.repeat(labels, w)
     assert weighted_equal_error_rate(scores, labels, w) == equal_error_rate(rep_s[rep_l], rep_s[~rep_l]).eer
     for p in P_TARGETS:
-        assert (weighted_min_detection_cost(scores, labels, w, p, c_miss=2.0)
-                == min_detection_cost(rep_s[rep_l], rep_s[~rep_l], p, c_miss=2.0).min_dcf)
+        assert (
+            weighted_min_detection_cost(scores, labels, w, p, c_miss=2.0)
+            == min_detection_cost(rep_s[rep_l], rep_s[~rep_l], p, c_miss=2.0).min_dcf
+        )
 
 
 def test_weighted_metrics_errors():
@@ -117,8 +122,18 @@ def test_engine_equals_weighted_metrics_per_resample(mode, block_size):
     for seed in range(4):
         scores, labels, e, t = tied_trials(seed) if seed % 2 else speaker_trials(seed, speakers=8)[:4]
         s = int(max(e.max(), t.max())) + 1
-        res = speaker_bootstrap(scores, labels, e, t, p_targets=P_TARGETS, resamples=25, seed=seed,
-                                same_speaker_weight=mode, return_samples=True, block_size=block_size)
+        res = speaker_bootstrap(
+            scores,
+            labels,
+            e,
+            t,
+            p_targets=P_TARGETS,
+            resamples=25,
+            seed=seed,
+            same_speaker_weight=mode,
+            return_samples=True,
+            block_size=block_size,
+        )
         counts = replay_counts(seed, s, 25)
         for r in range(25):
             w = counts[r, e] * counts[r, t]
@@ -254,8 +269,9 @@ def test_paired_bootstrap_of_a_system_against_itself():
     res = paired_speaker_bootstrap(scores, scores.copy(), labels, e, t, resamples=200, return_samples=True)
     assert res["eer_difference"] == {"value": 0.0, "low": 0.0, "high": 0.0}
     assert res["significant"] is False
-    assert all(d["value"] == d["low"] == d["high"] == 0.0 and d["significant"] is False
-               for d in res["min_dcf_difference"])
+    assert all(
+        d["value"] == d["low"] == d["high"] == 0.0 and d["significant"] is False for d in res["min_dcf_difference"]
+    )
     np.testing.assert_array_equal(res["samples"]["eer_a"], res["samples"]["eer_b"])
 
 
@@ -303,13 +319,15 @@ def test_seed_averaged_bootstrap_averages_runs_on_the_same_speaker_draws():
     assert res["eer_a"]["value"] == pytest.approx(np.mean([eer(s) for s in runs_a]), abs=1e-12)
     assert res["eer_a"]["std"] == pytest.approx(np.std([eer(s) for s in runs_a], ddof=1), abs=1e-12)
     assert res["eer_difference"]["value"] == pytest.approx(
-        np.mean([eer(s) for s in runs_a]) - np.mean([eer(s) for s in runs_b]), abs=1e-12)
+        np.mean([eer(s) for s in runs_a]) - np.mean([eer(s) for s in runs_b]), abs=1e-12
+    )
     dcf = lambda s, p: min_detection_cost(s[labels], s[~labels], p_target=p).min_dcf  # noqa: E731
     assert res["min_dcf_difference"][0]["value_b"] == pytest.approx(np.mean([dcf(s, 0.01) for s in runs_b]), abs=1e-12)
     # every resample evaluates every run on the same speakers: the mean of the runs' own
     # bootstrap samples with the same seed
-    alone = [speaker_bootstrap(s, labels, e, t, resamples=150, seed=7, return_samples=True)["samples"]["eer"]
-             for s in runs_a]
+    alone = [
+        speaker_bootstrap(s, labels, e, t, resamples=150, seed=7, return_samples=True)["samples"]["eer"] for s in runs_a
+    ]
     np.testing.assert_allclose(res["samples"]["eer_a"], np.mean(alone, axis=0), rtol=0, atol=1e-12)
     assert res["eer_difference"]["high"] < 0 and res["significant"] is True
     assert json.loads(json.dumps({k: v for k, v in res.items() if k != "samples"}))["eer_a"]["runs"] == 3
@@ -330,12 +348,19 @@ def test_speaker_of_and_trials_wrapper():
     assert speaker_of(3) == 3
     with pytest.raises(ValueError, match="not in speaker_map"):
         speaker_of("u", {})
-    trials = [Trial(1, "a/1", "a/2"), Trial(0, "a/1", "b/1"), Trial(1, "b/1", "b/2"),
-              Trial(0, "b/2", "c/1"), Trial(1, "c/1", "c/2"), Trial(0, "c/2", "a/2")]
+    trials = [
+        Trial(1, "a/1", "a/2"),
+        Trial(0, "a/1", "b/1"),
+        Trial(1, "b/1", "b/2"),
+        Trial(0, "b/2", "c/1"),
+        Trial(1, "c/1", "c/2"),
+        Trial(0, "c/2", "a/2"),
+    ]
     scores = [0.9, 0.3, 0.6, 0.65, 0.8, 0.1]
     got = speaker_bootstrap_trials(trials, scores, resamples=50, seed=1)
-    want = speaker_bootstrap(scores, [1, 0, 1, 0, 1, 0], [t.enrol for t in trials], [t.test for t in trials],
-                             resamples=50, seed=1)
+    want = speaker_bootstrap(
+        scores, [1, 0, 1, 0, 1, 0], [t.enrol for t in trials], [t.test for t in trials], resamples=50, seed=1
+    )
     assert got == want and got["n_speakers"] == 3
 
 

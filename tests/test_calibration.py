@@ -83,8 +83,8 @@ def test_cllr_of_calibrated_gaussian_llrs_matches_numerical_expectation():
     tgt = rng.normal(mu, math.sqrt(2 * mu), n)
     non = rng.normal(-mu, math.sqrt(2 * mu), n)
     x = np.linspace(-40.0, 40.0, 400_001)
-    pdf_t = np.exp(-(x - mu) ** 2 / (4 * mu)) / np.sqrt(4 * np.pi * mu)
-    pdf_n = np.exp(-(x + mu) ** 2 / (4 * mu)) / np.sqrt(4 * np.pi * mu)
+    pdf_t = np.exp(-((x - mu) ** 2) / (4 * mu)) / np.sqrt(4 * np.pi * mu)
+    pdf_n = np.exp(-((x + mu) ** 2) / (4 * mu)) / np.sqrt(4 * np.pi * mu)
     expect_t = np.trapezoid(pdf_t * np.log1p(np.exp(-x)), x) / math.log(2)
     expect_n = np.trapezoid(pdf_n * np.log1p(np.exp(x)), x) / math.log(2)
     expected = 0.5 * (expect_t + expect_n)
@@ -103,7 +103,9 @@ def test_cllr_known_values_and_errors():
     assert cllr([0.0], [0.0]) == 1.0
     assert cllr([0.0, 0.0], [0.0, 0.0, 0.0]) == 1.0
     # 1/(2 ln 2) * (ln(1 + e^-1) + ln(1 + e^-2))
-    assert cllr([1.0], [-2.0]) == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(-2))) / (2 * math.log(2)))
+    assert cllr([1.0], [-2.0]) == pytest.approx(
+        (math.log1p(math.exp(-1)) + math.log1p(math.exp(-2))) / (2 * math.log(2))
+    )
     # extreme LLRs: no overflow, right limits
     assert cllr([1000.0], [-1000.0]) == 0.0
     assert cllr([-1000.0], [-1000.0]) == pytest.approx(1000 / (2 * math.log(2)))

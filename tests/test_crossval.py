@@ -10,7 +10,11 @@ import pytest
 
 from custom_modules.bootstrap import speaker_bootstrap
 from custom_modules.crossval import (
-    CrossvalError, paired_comparison, pool_folds, speaker_folds, write_fold_folder,
+    CrossvalError,
+    paired_comparison,
+    pool_folds,
+    speaker_folds,
+    write_fold_folder,
 )
 from custom_modules.dataio import read_speaker_csv
 from custom_modules.metrics import equal_error_rate
@@ -26,7 +30,9 @@ def test_folds_are_disjoint_cover_every_speaker_and_depend_on_the_seed_only():
     assert sorted(sum(folds, [])) == speakers  # every speaker once
     assert speaker_folds(list(reversed(speakers)) + speakers[:3], 4, seed=1986) == folds  # order, duplicates
     assert speaker_folds(speakers, 4, seed=1987) != folds
-    with pytest.raises(CrossvalError, match="5 speakers cannot make 3 folds of at least 2 test speakers; use --folds 2"):
+    with pytest.raises(
+        CrossvalError, match="5 speakers cannot make 3 folds of at least 2 test speakers; use --folds 2"
+    ):
         speaker_folds(speakers[:5], 3, seed=0)
     with pytest.raises(CrossvalError, match="at least 2 folds"):
         speaker_folds(speakers, 1, seed=0)
@@ -77,8 +83,9 @@ def test_pooled_figures_are_those_of_the_concatenated_trials_with_a_bootstrap_ov
     # the interval resamples the 6 speakers of the map (the IDs' text would give 48 "speakers")
     trials = [t for f in folds for t in f["trials"]]
     spk = {**folds[0]["speakers"], **folds[1]["speakers"]}
-    expected = speaker_bootstrap(scores, labels, [t.enrol for t in trials], [t.test for t in trials],
-                                 resamples=200, seed=5, speaker_map=spk)
+    expected = speaker_bootstrap(
+        scores, labels, [t.enrol for t in trials], [t.test for t in trials], resamples=200, seed=5, speaker_map=spk
+    )
     assert report["pooled"]["n_speakers"] == 6 and report["pooled"]["interval"]["n_speakers"] == 6
     assert report["pooled"]["interval"]["eer"] == expected["eer"]
 
@@ -104,16 +111,38 @@ def load_crossval():
     return module
 
 
-TINY = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
-        "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+TINY = [
+    "--m_channels=4",
+    "--embedding_dim=16",
+    "--n_features=40",
+    "--batch_size=4",
+    "--crop_seconds=0.3",
+    "--num_workers=0",
+    "--noprogressbar",
+    "--number_of_epochs=1",
+]
 
 
-def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_compares(tiny_dataset, tmp_path,
-                                                                                        capsys):
+def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_compares(
+    tiny_dataset, tmp_path, capsys
+):
     recipe = load_crossval()
     roots = ["--exp_root", str(tmp_path / "exp"), "--output_root", str(tmp_path / "results")]
-    args = ["hparams/res2net_am_demo.yaml", "--data_folder", tiny_dataset, "--name", "tiny", "--folds", "3",
-            "--trials_per_fold", "40", "--resamples", "50", *roots, *TINY]
+    args = [
+        "hparams/res2net_am_demo.yaml",
+        "--data_folder",
+        tiny_dataset,
+        "--name",
+        "tiny",
+        "--folds",
+        "3",
+        "--trials_per_fold",
+        "40",
+        "--resamples",
+        "50",
+        *roots,
+        *TINY,
+    ]
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
@@ -123,14 +152,17 @@ def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_
         folds = report["configuration"]["fold_speakers"]
         assert len(folds) == 3 and sorted(sum(folds, [])) == ["spk0", "spk1", "spk2", "spk3", "tspk0", "tspk1"]
         for k, speakers in enumerate(folds, 1):  # fold k never trains on its test speakers
-            trained = {r["spk_id"] for r in read_speaker_csv(str(tmp_path / "exp" / "tiny" / f"data_fold{k}" / "train.csv"))}
+            trained = {
+                r["spk_id"] for r in read_speaker_csv(str(tmp_path / "exp" / "tiny" / f"data_fold{k}" / "train.csv"))
+            }
             assert not trained & set(speakers) and len(trained) == 4
         # the pooled EER is that of every fold's scores put together (scores.txt)
         lines = [line.split() for line in open(os.path.join(out, "scores.txt"))]
         scores, labels = np.array([float(p[6]) for p in lines]), np.array([int(p[5]) for p in lines])
         assert len(lines) == 3 * 40
-        assert report["pooled"]["eer"] == pytest.approx(equal_error_rate(scores[labels == 1], scores[labels == 0]).eer,
-                                                        abs=1e-6)
+        assert report["pooled"]["eer"] == pytest.approx(
+            equal_error_rate(scores[labels == 1], scores[labels == 0]).eer, abs=1e-6
+        )
         assert report["floor"]["n_target"] == report["pooled"]["n_target"]
         assert "| pooled (6 speakers) |" in open(os.path.join(out, "crossval.md")).read()
         capsys.readouterr()
@@ -138,8 +170,9 @@ def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_
         assert capsys.readouterr().out.count("done already") == 3
         with pytest.raises(SystemExit, match=r"another configuration:\n(.*\n)?  folds: 3 -> 2\n"):
             recipe.main([*args[:5], "--folds", "2", *args[7:]])
-        recipe.main(["compare", out, out, "--name", "same", "--resamples", "50", "--output_root",
-                     str(tmp_path / "results")])
+        recipe.main(
+            ["compare", out, out, "--name", "same", "--resamples", "50", "--output_root", str(tmp_path / "results")]
+        )
         diff = json.load(open(str(tmp_path / "results" / "same" / "comparison.json")))["difference"]
         assert diff["eer"]["value"] == 0.0 and diff["eer"]["significant"] is False
     finally:
@@ -163,14 +196,34 @@ def second_corpus(root):
     return folder
 
 
-def test_joint_training_adds_another_corpus_to_every_fold_balances_it_and_scores_its_trials(tiny_dataset, tmp_path,
-                                                                                           capsys):
+def test_joint_training_adds_another_corpus_to_every_fold_balances_it_and_scores_its_trials(
+    tiny_dataset, tmp_path, capsys
+):
     recipe = load_crossval()
     other = second_corpus(str(tmp_path))
-    args = ["hparams/res2net_am_demo.yaml", "--data_folder", tiny_dataset, "--name", "joint", "--folds", "3",
-            "--trials_per_fold", "40", "--resamples", "0", "--exp_root", str(tmp_path / "exp"), "--output_root",
-            str(tmp_path / "results"), "--extra_train", os.path.join(other, "train.csv"), "--extra_test", other,
-            "--balance_corpora=True", *TINY]
+    args = [
+        "hparams/res2net_am_demo.yaml",
+        "--data_folder",
+        tiny_dataset,
+        "--name",
+        "joint",
+        "--folds",
+        "3",
+        "--trials_per_fold",
+        "40",
+        "--resamples",
+        "0",
+        "--exp_root",
+        str(tmp_path / "exp"),
+        "--output_root",
+        str(tmp_path / "results"),
+        "--extra_train",
+        os.path.join(other, "train.csv"),
+        "--extra_test",
+        other,
+        "--balance_corpora=True",
+        *TINY,
+    ]
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
@@ -183,7 +236,9 @@ def test_joint_training_adds_another_corpus_to_every_fold_balances_it_and_scores
         assert {r["spk_id"] for r in train if r["corpus"] == "other"} == {"ospk0", "ospk1", "ospk2"}
         report = json.load(open(str(tmp_path / "results" / "joint" / "crossval.json")))
         extra = report["extra_test"][0]
-        assert extra["trials"] == os.path.relpath(os.path.join(other, "trials.txt"), ROOT) and len(extra["fold_eer"]) == 3
+        assert (
+            extra["trials"] == os.path.relpath(os.path.join(other, "trials.txt"), ROOT) and len(extra["fold_eer"]) == 3
+        )
         assert extra["mean_eer"] == pytest.approx(np.mean(extra["fold_eer"]))
         assert len(extra["fold_floor_eer"]) == 3  # each fold's floor, fitted on that fold's training set
         assert extra["floor_eer"] == pytest.approx(np.mean(extra["fold_floor_eer"]))

@@ -133,10 +133,20 @@ def test_diagnose_and_training_split_a_prepared_folder_the_same_way(tmp_path):
     folder = tmp_path / "prepared"
     folder.mkdir()
     header = "ID,wav,spk_id\n"
-    (folder / "train.csv").write_text(header + "".join(f"s{s}/{i},wav/s{s}/{i}.wav,s{s}\n" for s in range(5) for i in range(10)))
-    (folder / "valid.csv").write_text(header + "".join(f"s{s}/v{i},wav/s{s}/v{i}.wav,s{s}\n" for s in range(5) for i in range(2)))
-    hparams = {"train_annotation": str(folder / "train.csv"), "valid_annotation": None, "valid_fraction": 0.1,
-               "seed": 1986, "valid_speakers": 0, "data_folder": str(folder)}
+    (folder / "train.csv").write_text(
+        header + "".join(f"s{s}/{i},wav/s{s}/{i}.wav,s{s}\n" for s in range(5) for i in range(10))
+    )
+    (folder / "valid.csv").write_text(
+        header + "".join(f"s{s}/v{i},wav/s{s}/v{i}.wav,s{s}\n" for s in range(5) for i in range(2))
+    )
+    hparams = {
+        "train_annotation": str(folder / "train.csv"),
+        "valid_annotation": None,
+        "valid_fraction": 0.1,
+        "seed": 1986,
+        "valid_speakers": 0,
+        "data_folder": str(folder),
+    }
     rows = read_data_rows(hparams)
     assert (len(rows.train), len(rows.valid)) == (50, 10) and rows.valid_source == str(folder / "valid.csv")
     data = speaker_datasets(str(folder), str(folder / "train.csv"), str(tmp_path / "out"), valid_annotation=None)
@@ -151,8 +161,9 @@ def test_diagnose_and_training_split_a_prepared_folder_the_same_way(tmp_path):
 def test_label_encoder_and_split_files_are_written_atomically(tiny_dataset, tmp_path, monkeypatch):
     """A kill between writing and renaming leaves no label_encoder.txt or split CSV, so the
     rerun builds them afresh instead of reading a truncated file (issue 17)."""
-    import custom_modules.atomic as atomic
     from speechbrain.dataio.encoder import CategoricalEncoder
+
+    import custom_modules.atomic as atomic
 
     out = str(tmp_path / "exp")
     csv = os.path.join(tiny_dataset, "train.csv")

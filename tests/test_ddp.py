@@ -6,14 +6,33 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
-        "--num_workers=0", "--noprogressbar", "--valid_fraction=0.2"]
+TINY = [
+    "--m_channels=4",
+    "--embedding_dim=16",
+    "--n_features=40",
+    "--batch_size=4",
+    "--crop_seconds=0.3",
+    "--num_workers=0",
+    "--noprogressbar",
+    "--valid_fraction=0.2",
+]
 
 
 def torchrun(data, out, *extra):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
-           "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={data}", f"--output_folder={out}",
-           "--distributed_backend=gloo", *TINY, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        "recipes/train.py",
+        "hparams/res2net_am_demo.yaml",
+        f"--data_folder={data}",
+        f"--output_folder={out}",
+        "--distributed_backend=gloo",
+        *TINY,
+        *extra,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
@@ -41,8 +60,22 @@ def test_two_ranks_stay_identical_count_every_sample_and_resume(tiny_dataset, tm
 
 
 def test_ddp_options_without_torchrun_give_the_right_command(tiny_dataset, tmp_path):
-    run = subprocess.run([sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml",
-                          f"--data_folder={tiny_dataset}", f"--output_folder={tmp_path}/exp", "--distributed_backend=gloo"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "recipes/train.py",
+            "hparams/res2net_am_demo.yaml",
+            f"--data_folder={tiny_dataset}",
+            f"--output_folder={tmp_path}/exp",
+            "--distributed_backend=gloo",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0
-    assert "torchrun --nproc_per_node=2 recipes/train.py hparams/res2net_am_demo.yaml --distributed_backend=gloo" in run.stderr
+    assert (
+        "torchrun --nproc_per_node=2 recipes/train.py hparams/res2net_am_demo.yaml --distributed_backend=gloo"
+        in run.stderr
+    )

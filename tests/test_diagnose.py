@@ -6,7 +6,6 @@ few seconds each.
 """
 
 import importlib.util
-import math
 import os
 import subprocess
 import sys
@@ -14,15 +13,35 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import write_synthetic_speakers
+
 from custom_modules.am_softmax import AMSoftmax, AMSoftmaxOutput, minimum_scale
 from custom_modules.checks import (
-    FAIL, PASS, WARN, NotApplicable, Verdict, batch_accuracies, check_accuracy_counts, check_batch_size,
-    check_classes, check_crop, check_embedding_collapse, check_learning_rate, check_probe_loss,
-    check_scale_margin, check_speaker_overfitting, check_speakers, check_test_overlap, check_validation_speakers,
-    exit_code, format_table, format_verdict, preflight, probe_checks, probe_training, read_data_rows,
-    read_final_accuracies, read_training_figures,
+    FAIL,
+    PASS,
+    WARN,
+    NotApplicable,
+    Verdict,
+    batch_accuracies,
+    check_accuracy_counts,
+    check_batch_size,
+    check_classes,
+    check_crop,
+    check_embedding_collapse,
+    check_learning_rate,
+    check_probe_loss,
+    check_scale_margin,
+    check_speaker_overfitting,
+    check_speakers,
+    exit_code,
+    format_table,
+    format_verdict,
+    preflight,
+    probe_checks,
+    probe_training,
+    read_data_rows,
+    read_final_accuracies,
+    read_training_figures,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -248,7 +267,10 @@ def test_probe_loss_and_collapse_rules():
 def test_probe_with_a_tiny_learning_rate_does_not_decrease(healthy_data, tmp_path):
     hparams = load_hparams(healthy_data, str(tmp_path / "exp"), lr=1e-9)
     verdicts = by_name(preflight(hparams))
-    assert verdicts["learning rate"].status == WARN and "lr=1e-09 is below the sane range 1e-05..0.01 for Adam" in verdicts["learning rate"].reason
+    assert (
+        verdicts["learning rate"].status == WARN
+        and "lr=1e-09 is below the sane range 1e-05..0.01 for Adam" in verdicts["learning rate"].reason
+    )
     probe = probe_training(hparams, load_rows(hparams), steps=2)
     verdict = by_name(probe_checks(probe))["probe loss"]
     assert verdict.status == WARN and "did not decrease over 2 updates" in verdict.reason
@@ -272,7 +294,14 @@ def test_learning_rate_ranges():
 def test_healthy_config_passes_every_config_check(healthy_data, tmp_path):
     verdicts = preflight(load_hparams(healthy_data, str(tmp_path / "exp")))
     assert [v.name for v in verdicts] == [
-        "batch size", "crop", "classes", "scale/margin", "speakers", "validation", "test leak", "learning rate",
+        "batch size",
+        "crop",
+        "classes",
+        "scale/margin",
+        "speakers",
+        "validation",
+        "test leak",
+        "learning rate",
         "audio",
     ]
     assert all(v.status == PASS for v in verdicts), format_table(verdicts)
@@ -293,10 +322,16 @@ def test_format_table_wraps_reason_and_fix():
 
 def test_cli_flags_batch_size_one_and_wrong_classes(tiny_dataset, tmp_path, capsys):
     diagnose = load_diagnose()
-    code = diagnose.main([
-        "hparams/res2net_am_demo.yaml", f"--data_folder={tiny_dataset}", f"--output_folder={tmp_path / 'exp'}",
-        *TINY_ARGS, "--batch_size=1", "--num_classes=7",
-    ])
+    code = diagnose.main(
+        [
+            "hparams/res2net_am_demo.yaml",
+            f"--data_folder={tiny_dataset}",
+            f"--output_folder={tmp_path / 'exp'}",
+            *TINY_ARGS,
+            "--batch_size=1",
+            "--num_classes=7",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert any(line.startswith("WARN    batch size       batch_size=1") for line in out.splitlines())
@@ -308,8 +343,15 @@ def test_cli_flags_batch_size_one_and_wrong_classes(tiny_dataset, tmp_path, caps
 
 
 def test_cli_healthy_run_exits_0_with_every_check_passing(healthy_data, tmp_path):
-    cmd = [sys.executable, "recipes/diagnose.py", "hparams/res2net_am_demo.yaml", f"--data_folder={healthy_data}",
-           f"--output_folder={tmp_path / 'exp'}", *TINY_ARGS, "--batch_size=4"]
+    cmd = [
+        sys.executable,
+        "recipes/diagnose.py",
+        "hparams/res2net_am_demo.yaml",
+        f"--data_folder={healthy_data}",
+        f"--output_folder={tmp_path / 'exp'}",
+        *TINY_ARGS,
+        "--batch_size=4",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -347,7 +389,10 @@ def test_speaker_overfitting_eer_boundary_is_2_points_below_the_floor_inclusive(
         assert (within.status, beyond.status) == (WARN, PASS), floor
         assert "2.00 points below" in within.reason and "2.01 points below" in beyond.reason
     worse = check_speaker_overfitting(1.0, 0.95, 0.25, FLOOR, 16)
-    assert worse.status == WARN and "3.30 points above the no-learning floor's 21.70% (no better than learning nothing)" in worse.reason
+    assert (
+        worse.status == WARN
+        and "3.30 points above the no-learning floor's 21.70% (no better than learning nothing)" in worse.reason
+    )
     same = check_speaker_overfitting(1.0, 0.95, FLOOR, FLOOR, 16)
     assert same.status == WARN and "the same as the no-learning floor's 21.70%" in same.reason
     # the committed 12-epoch demo systems: 18.83% vs the 20-MFCC floor (21.70%) and the 40-MFCC floor (17.97%)
@@ -363,19 +408,37 @@ def test_speaker_overfitting_eer_boundary_is_2_points_below_the_floor_inclusive(
 def test_speaker_overfitting_message_names_speakers_figures_and_remedies():
     warn = check_speaker_overfitting(0.998, 0.979, 0.205, FLOOR, 16, epoch=12)
     assert warn.name == "speaker overfitting" and warn.status == WARN
-    for figure in ("closed-set accuracy 97.9% (validation, epoch 12; training 99.8%)", "16 training speakers",
-                   "20.50%", "only 1.20 points below the no-learning floor's 21.70% (within 2 points)"):
+    for figure in (
+        "closed-set accuracy 97.9% (validation, epoch 12; training 99.8%)",
+        "16 training speakers",
+        "20.50%",
+        "only 1.20 points below the no-learning floor's 21.70% (within 2 points)",
+    ):
         assert figure in warn.reason, figure
-    for remedy in ("speed perturbation", "new speakers", "random crops shorter than the utterance",
-                   "time/frequency masking", "additive noise", "babble", "reverberation",
-                   "custom_modules/augmentation.py", "hparams/res2net_am_smalldata.yaml",
-                   "EER on held-out validation speakers", "stop early", "AS-norm", "recipes/eval.py --score_norm=as",
-                   "more training speakers", "recipes/learning_curve.py"):
+    for remedy in (
+        "speed perturbation",
+        "new speakers",
+        "random crops shorter than the utterance",
+        "time/frequency masking",
+        "additive noise",
+        "babble",
+        "reverberation",
+        "custom_modules/augmentation.py",
+        "hparams/res2net_am_smalldata.yaml",
+        "EER on held-out validation speakers",
+        "stop early",
+        "AS-norm",
+        "recipes/eval.py --score_norm=as",
+        "more training speakers",
+        "recipes/learning_curve.py",
+    ):
         assert remedy in warn.fix, remedy
     assert format_verdict(warn).startswith("WARN speaker overfitting: closed-set accuracy 97.9%")
     ok = check_speaker_overfitting(1.0, 0.979, 0.1883, FLOOR, 16, epoch=12)
     assert ok.status == PASS and ok.fix == ""
-    assert "16 training speakers; EER on the trials 18.83%, 2.87 points below the no-learning floor's 21.70%" in ok.reason
+    assert (
+        "16 training speakers; EER on the trials 18.83%, 2.87 points below the no-learning floor's 21.70%" in ok.reason
+    )
     # a long check name widens the table's name column instead of running into the reason
     lines = format_table([Verdict("crop", PASS, "fine"), warn]).splitlines()
     assert lines[0] == "STATUS  CHECK                REASON"
@@ -393,20 +456,41 @@ def write_evaluated_experiment(folder, epochs, speakers=16, num_classes=None, sy
     os.makedirs(os.path.join(folder, "eval", "trials"), exist_ok=True)
     with open(os.path.join(folder, "metrics.jsonl"), "w") as handle:
         for epoch, (train, valid) in enumerate(epochs, 1):
-            handle.write(json.dumps({"epoch": epoch, "lr": 1e-3, "margin": 0.2,
-                                     "train": {"loss": 1.0, "acc": train, "correct": 0, "samples": 912},
-                                     "valid": {"loss": 1.0, "acc": valid, "correct": 0, "samples": 96}}) + "\n\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "epoch": epoch,
+                        "lr": 1e-3,
+                        "margin": 0.2,
+                        "train": {"loss": 1.0, "acc": train, "correct": 0, "samples": 912},
+                        "valid": {"loss": 1.0, "acc": valid, "correct": 0, "samples": 96},
+                    }
+                )
+                + "\n\n"
+            )
     train_csv = os.path.join(folder, "train_split.csv")
     with open(train_csv, "w") as handle:
         handle.write("ID,wav,spk_id\n" + "".join(f"u{i},wav/u{i}.wav,s{i % speakers}\n" for i in range(3 * speakers)))
     with open(os.path.join(folder, "experiment.json"), "w") as handle:
-        json.dump({"train_csv": train_csv, "num_classes": num_classes or speakers, "data_folder": folder,
-                   "sample_rate": 16000}, handle)
+        json.dump(
+            {
+                "train_csv": train_csv,
+                "num_classes": num_classes or speakers,
+                "data_folder": folder,
+                "sample_rate": 16000,
+            },
+            handle,
+        )
     with open(os.path.join(folder, "hyperparams.yaml"), "w") as handle:
         handle.write("embedding_model: !new:custom_modules.res2net.Res2Net50\n")
-    results = {"experiment": os.path.abspath(folder), "trials": "/data/trials.txt", "n_target": 3000,
-               "n_nontarget": 3000, "systems": systems or {"none": {"eer": 0.205}},
-               "floor": None if floor_eer is None else {"eer": floor_eer}}
+    results = {
+        "experiment": os.path.abspath(folder),
+        "trials": "/data/trials.txt",
+        "n_target": 3000,
+        "n_nontarget": 3000,
+        "systems": systems or {"none": {"eer": 0.205}},
+        "floor": None if floor_eer is None else {"eer": floor_eer},
+    }
     with open(os.path.join(folder, "eval", "trials", "results.json"), "w") as handle:
         json.dump(results, handle)
     return folder
@@ -415,7 +499,12 @@ def write_evaluated_experiment(folder, epochs, speakers=16, num_classes=None, sy
 def test_training_figures_from_metrics_jsonl_and_experiment_json(tmp_path):
     folder = write_evaluated_experiment(str(tmp_path / "exp"), [(0.5, 0.4), (0.99, 0.95)], speakers=16, num_classes=48)
     # speakers are counted in the training split (num_classes counts speed-perturbed copies as classes)
-    assert read_training_figures(folder) == {"epoch": 2, "train_accuracy": 0.99, "valid_accuracy": 0.95, "num_speakers": 16}
+    assert read_training_figures(folder) == {
+        "epoch": 2,
+        "train_accuracy": 0.99,
+        "valid_accuracy": 0.95,
+        "num_speakers": 16,
+    }
     with open(os.path.join(folder, "metrics.jsonl"), "a") as handle:  # a re-run that logged epoch 1 again
         handle.write('{"epoch": 1, "train": {"acc": 0.1, "samples": 8}, "valid": {"acc": 0.1, "samples": 8}}\n')
     assert read_final_accuracies(os.path.join(folder, "metrics.jsonl"))["train_accuracy"] == 0.99
@@ -478,10 +567,12 @@ def test_worse_than_the_floor_names_the_likely_causes_and_the_fix():
 
     v = check_against_floor(0.3033, 0.2157, epochs=4, recipe="res2net_am_demo", augmented=False)
     assert v.name == "worse than no learning" and v.status == "WARN"
-    assert v.reason == ("EER 30.33% on the trials is 8.76 points above the no-learning floor's 21.57% (cepstral mean "
-                        "+ std, cosine): the model is worse than learning nothing. Likely causes: too few epochs "
-                        "(4 trained); no augmentation (this run had none); a recipe made for many speakers "
-                        "(res2net_am_demo)")
+    assert v.reason == (
+        "EER 30.33% on the trials is 8.76 points above the no-learning floor's 21.57% (cepstral mean "
+        "+ std, cosine): the model is worse than learning nothing. Likely causes: too few epochs "
+        "(4 trained); no augmentation (this run had none); a recipe made for many speakers "
+        "(res2net_am_demo)"
+    )
     assert "hparams/res2net_am_smalldata.yaml" in v.fix and "more epochs" in v.fix and "seeds" in v.fix
     # facts that are unknown (an exported model) are not invented; a small-data recipe is not blamed
     v = check_against_floor(0.25, 0.2, recipe="res2net_am_smalldata_e8")
@@ -501,8 +592,10 @@ def test_training_recipe_facts_read_the_hparams_without_executing_them(tmp_path)
     folder = str(tmp_path)
     marker = tmp_path / "executed"
     with open(os.path.join(folder, "hyperparams.yaml"), "w") as handle:
-        handle.write(f"experiment_name: res2net_am_smalldata\nrun: !apply:os.mkdir ['{marker}']\n"
-                     "augmentation: !new:custom_modules.augmentation.TrainingAugmentation\n")
+        handle.write(
+            f"experiment_name: res2net_am_smalldata\nrun: !apply:os.mkdir ['{marker}']\n"
+            "augmentation: !new:custom_modules.augmentation.TrainingAugmentation\n"
+        )
     assert training_recipe_facts(folder) == {"epochs": None, "recipe": None, "augmented": None}  # no metrics.jsonl
     with open(os.path.join(folder, "metrics.jsonl"), "w") as handle:
         handle.write('{"epoch": 1}\n\n{"epoch": 2}\n{"epoch": 3}\n')

@@ -20,7 +20,9 @@ def extractor():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.3, 0.3)
             m.bias.data.uniform_(-0.3, 0.3)
-    return EmbeddingExtractor(SpeakerFeatures("fbank", 40), InputNormalization(norm_type="sentence", std_norm=False), enc).eval()
+    return EmbeddingExtractor(
+        SpeakerFeatures("fbank", 40), InputNormalization(norm_type="sentence", std_norm=False), enc
+    ).eval()
 
 
 @pytest.mark.parametrize("samples", [16000, 12345, 8000, 161, 1])
@@ -90,13 +92,17 @@ def test_long_files_are_the_mean_of_half_overlapping_windows_within_a_memory_bud
         sf.write(tmp_path / f"s{i}.wav", signal, rate, subtype="FLOAT")
         shorts.append(signal)
     extractor = _MeanAndLength()
-    segments = [(str(tmp_path / "long.wav"), None, None)] + [(str(tmp_path / f"s{i}.wav"), None, None) for i in range(4)]
+    segments = [(str(tmp_path / "long.wav"), None, None)] + [
+        (str(tmp_path / f"s{i}.wav"), None, None) for i in range(4)
+    ]
     emb = embed_utterances(extractor, segments, sample_rate=rate, batch_size=16, max_seconds=4.0, batch_seconds=9.0)
     windows = [(0, 4000), (2000, 6000), (4000, 8000), (6000, 10000)]
     expected_long = np.mean([long_signal[a:b].mean() for a, b in windows])
     assert emb[0, 0] == pytest.approx(expected_long, abs=1e-6) and emb[0, 1] == pytest.approx(4.0)
     for row, signal in enumerate(shorts, start=1):  # at most 4 s: embedded whole, as before
-        assert emb[row, 0] == pytest.approx(signal.mean(), abs=1e-6) and emb[row, 1] == pytest.approx(len(signal) / 1000)
+        assert emb[row, 0] == pytest.approx(signal.mean(), abs=1e-6) and emb[row, 1] == pytest.approx(
+            len(signal) / 1000
+        )
     assert max(b * t for b, t in extractor.shapes) <= 9 * rate  # no batch above 9 s of padded audio
     assert max(t for _, t in extractor.shapes) == 4 * rate  # never more than one window of a file at a time
     unbounded = embed_utterances(_MeanAndLength(), segments, sample_rate=rate, max_seconds=None, batch_seconds=None)

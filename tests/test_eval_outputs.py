@@ -8,10 +8,10 @@ import os
 import shutil
 
 import pytest
-from hyperpyyaml import load_hyperpyyaml
-
 from conftest import ROOT, evaluation_folder
+from hyperpyyaml import load_hyperpyyaml
 from test_eval_recipe import load_recipe
+
 from custom_modules import evaluation
 
 
@@ -55,15 +55,20 @@ def test_another_trial_list_of_the_same_name_gets_its_own_folder(tiny_experiment
     assert len(folders) == 2 and os.path.join(experiment, "eval", "trials-" + sha256(other)[:10]) in folders
     assert open(os.path.join(first, "results.json")).read() == official  # untouched
     assert json.load(open(os.path.join(experiment, "eval", "trials-" + sha256(other)[:10], "results.json")))[
-        "trials_sha256"] == sha256(other)
+        "trials_sha256"
+    ] == sha256(other)
 
 
 def test_a_failed_evaluation_leaves_the_previous_results_and_no_partial_file(tiny_experiment, tmp_path, monkeypatch):
     data, experiment = copied_experiment(tiny_experiment, tmp_path)
     out = evaluation_folder(experiment)
+
     def outputs():  # every file but the folder lock (.run.lock, rewritten by each run)
-        return {name: open(os.path.join(out, name), "rb").read() for name in os.listdir(out)
-                if os.path.isfile(os.path.join(out, name)) and name != ".run.lock"}
+        return {
+            name: open(os.path.join(out, name), "rb").read()
+            for name in os.listdir(out)
+            if os.path.isfile(os.path.join(out, name)) and name != ".run.lock"
+        }
 
     before = outputs()
     recipe = evaluation
@@ -111,12 +116,24 @@ def test_an_output_folder_that_cannot_be_made_is_one_line_naming_it(tiny_experim
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder\n")
     out = str(blocker / "eval")
-    run = subprocess.run([sys.executable, "recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}",
-                          f"--output_folder={out}", "--bootstrap_resamples=0"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "recipes/eval.py",
+            "hparams/eval.yaml",
+            f"--experiment={experiment}",
+            f"--output_folder={out}",
+            "--bootstrap_resamples=0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode != 0
     assert run.stderr.strip().splitlines() == [
-        f"error: cannot create the output folder {out}: Not a directory; choose a writable output location"]
+        f"error: cannot create the output folder {out}: Not a directory; choose a writable output location"
+    ]
 
 
 def test_outputs_on_folders_a_command_only_reads_are_refused(tiny_experiment, tmp_path):
@@ -138,11 +155,23 @@ def test_outputs_on_folders_a_command_only_reads_are_refused(tiny_experiment, tm
     with pytest.raises(SystemExit, match=f"lies inside experiment 1 {experiment}"):
         compare.main([experiment, "--output_root", experiment, "--name", "table"])
     before = sorted(os.listdir(data))
-    run = subprocess.run([sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={data}",
-                          f"--output_folder={data}/run", "--debug"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "recipes/train.py",
+            "hparams/res2net_am_demo.yaml",
+            f"--data_folder={data}",
+            f"--output_folder={data}/run",
+            "--debug",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1] == (
         f"error: --output_folder {data}/run lies inside the data folder {data}, which this command only reads; "
-        "choose an output elsewhere")
+        "choose an output elsewhere"
+    )
     assert sorted(os.listdir(data)) == before  # nothing was created there

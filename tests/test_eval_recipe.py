@@ -8,17 +8,25 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import evaluation_folder
 from hyperpyyaml import load_hyperpyyaml
 
 from custom_modules import evaluation
 from custom_modules.floor import build_floor_folder
 from custom_modules.metrics import equal_error_rate, min_detection_cost
 from custom_modules.scoring import parse_trials
-from conftest import evaluation_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
-        "--num_workers=0", "--noprogressbar", "--number_of_epochs=1"]
+TINY = [
+    "--m_channels=4",
+    "--embedding_dim=16",
+    "--n_features=40",
+    "--batch_size=4",
+    "--crop_seconds=0.3",
+    "--num_workers=0",
+    "--noprogressbar",
+    "--number_of_epochs=1",
+]
 
 
 def load_recipe(name):
@@ -35,18 +43,37 @@ def run(*args):
 @pytest.fixture
 def trained(tiny_dataset, tmp_path):
     out = str(tmp_path / "exp")
-    result = run("recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={tiny_dataset}", f"--output_folder={out}", *TINY)
+    result = run(
+        "recipes/train.py",
+        "hparams/res2net_am_demo.yaml",
+        f"--data_folder={tiny_dataset}",
+        f"--output_folder={out}",
+        *TINY,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 
 def test_eval_writes_scores_results_and_plots_consistent_with_metrics(trained, tiny_dataset):
-    result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={trained}", "--score_norm=none,z,t,s,as",
-                 "--top_k=5", "--batch_size=3")
+    result = run(
+        "recipes/eval.py",
+        "hparams/eval.yaml",
+        f"--experiment={trained}",
+        "--score_norm=none,z,t,s,as",
+        "--top_k=5",
+        "--batch_size=3",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = evaluation_folder(trained)
-    for name in ("results.json", "summary.md", "det.png", "score_hist.png", "embeddings.npz",
-                 "scores_none.txt", "scores_as.txt"):
+    for name in (
+        "results.json",
+        "summary.md",
+        "det.png",
+        "score_hist.png",
+        "embeddings.npz",
+        "scores_none.txt",
+        "scores_as.txt",
+    ):
         assert os.path.isfile(os.path.join(out, name)), name
     with open(os.path.join(out, "results.json")) as handle:
         results = json.load(handle)
@@ -96,25 +123,30 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
     lines = [line for line in open(os.path.join(data, "trials.txt")) if line.strip()]
     cases = {
         "empty.txt": ("# nothing here\n\n".encode(), "no trials"),
-        "targets_only.txt": ("".join(l for l in lines if l.startswith("1")).encode(),
-                             "target and 0 non-target trials; an EER needs both"),
-        "nontargets_only.txt": ("".join(l for l in lines if l.startswith("0")).encode(),
-                                "0 target and"),
+        "targets_only.txt": (
+            "".join(line for line in lines if line.startswith("1")).encode(),
+            "target and 0 non-target trials; an EER needs both",
+        ),
+        "nontargets_only.txt": ("".join(line for line in lines if line.startswith("0")).encode(), "0 target and"),
         "utf16.txt": ("".join(lines).encode("utf-16"), "not UTF-8 text (a UTF-16 file?)"),
     }
     scores = open(os.path.join(evaluation_folder(experiment), "scores_none.txt")).read().splitlines()
     calibration_cases = {
         "cal_utf16.txt": ("\n".join(scores).encode("utf-16"), "--calibrate_on: "),
-        "cal_targets_only.txt": ("\n".join(l for l in scores if l.split()[2] == "1").encode(),
-                                 "--calibrate_on: "),
+        "cal_targets_only.txt": ("\n".join(line for line in scores if line.split()[2] == "1").encode(), "--calibrate_on: "),
         "cal_bad_line.txt": (b"a b 1\n", "--calibrate_on: "),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / name
         path.write_bytes(content)
         out = tmp_path / ("eval_" + name)
-        result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--trials={path}",
-                     f"--output_folder={out}")
+        result = run(
+            "recipes/eval.py",
+            "hparams/eval.yaml",
+            f"--experiment={experiment}",
+            f"--trials={path}",
+            f"--output_folder={out}",
+        )
         assert result.returncode != 0 and message in result.stderr and str(path) in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not out.exists()
     trials_file = os.path.join(data, "trials.txt")
@@ -122,8 +154,14 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
         path = tmp_path / name
         path.write_bytes(content)
         out = tmp_path / ("eval_" + name)
-        result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--trials={trials_file}",
-                     f"--calibrate_on={path}", f"--output_folder={out}")
+        result = run(
+            "recipes/eval.py",
+            "hparams/eval.yaml",
+            f"--experiment={experiment}",
+            f"--trials={trials_file}",
+            f"--calibrate_on={path}",
+            f"--output_folder={out}",
+        )
         assert result.returncode != 0 and message + str(path) in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not out.exists()
 
@@ -135,8 +173,14 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
     data, experiment = tiny_experiment
     calibrate_on = os.path.join(evaluation_folder(experiment), "scores_none.txt")
     out = str(tmp_path / "eval")
-    result = run("recipes/eval.py", "hparams/eval.yaml", f"--experiment={experiment}", f"--calibrate_on={calibrate_on}",
-                 f"--output_folder={out}", "--bootstrap_resamples=100")
+    result = run(
+        "recipes/eval.py",
+        "hparams/eval.yaml",
+        f"--experiment={experiment}",
+        f"--calibrate_on={calibrate_on}",
+        f"--output_folder={out}",
+        "--bootstrap_resamples=100",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.load(open(os.path.join(out, "results.json")))
     interval = results["systems"]["none"]["interval"]
@@ -152,7 +196,9 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
     assert cal["cllr"] == pytest.approx(cllr(llr[labels == 1], llr[labels == 0]), abs=1e-3)
     assert cal["min_cllr"] == pytest.approx(min_cllr(scores[labels == 1], scores[labels == 0]), abs=1e-3)
     assert cal["min_cllr"] <= cal["cllr"] + 1e-9
-    assert cal["act_dcf"]["0.01"] == pytest.approx(actual_dcf(llr[labels == 1], llr[labels == 0], p_target=0.01), abs=1e-3)
+    assert cal["act_dcf"]["0.01"] == pytest.approx(
+        actual_dcf(llr[labels == 1], llr[labels == 0], p_target=0.01), abs=1e-3
+    )
     assert json.load(open(os.path.join(out, "calibration.json")))["a"] == cal["a"]
     summary = open(os.path.join(out, "summary.md")).read()
     assert "Cllr" in summary and "bootstrap over the 2 speakers" in summary
@@ -172,10 +218,14 @@ def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_expe
     assert section["eer"] == pytest.approx(results["systems"]["none"]["eer"], abs=1e-9)
     final = [json.loads(line) for line in open(os.path.join(experiment, "metrics.jsonl")) if line.strip()][-1]
     assert (section["epoch"], section["train_accuracy"], section["valid_accuracy"]) == (
-        final["epoch"], final["train"]["acc"], final["valid"]["acc"])
+        final["epoch"],
+        final["train"]["acc"],
+        final["valid"]["acc"],
+    )
     assert section["num_speakers"] == 4 and section["floor_eer"] == floor["eer"]
-    expected = check_speaker_overfitting(section["train_accuracy"], section["valid_accuracy"], section["eer"],
-                                         floor["eer"], 4, epoch=section["epoch"])
+    expected = check_speaker_overfitting(
+        section["train_accuracy"], section["valid_accuracy"], section["eer"], floor["eer"], 4, epoch=section["epoch"]
+    )
     assert section["verdict"] == expected._asdict()
     assert format_verdict(expected) in open(os.path.join(out, "summary.md")).read()
     # the floor: recipes/floor.py's default (20 MFCCs, the data folder's train.csv), on the same 28 trials
@@ -201,8 +251,9 @@ def test_eval_flags_a_system_worse_than_the_floor_and_keeps_the_floor_scores(tin
     assert section["eer"] == pytest.approx(results["systems"]["none"]["eer"], abs=1e-12)
     epochs = len([line for line in open(os.path.join(experiment, "metrics.jsonl")) if line.strip()])
     assert (section["epochs"], section["recipe"], section["augmented"]) == (epochs, "res2net_am_demo", False)
-    expected = check_against_floor(section["eer"], floor["eer"], epochs=epochs, recipe="res2net_am_demo",
-                                   augmented=False)
+    expected = check_against_floor(
+        section["eer"], floor["eer"], epochs=epochs, recipe="res2net_am_demo", augmented=False
+    )
     assert section["verdict"] == expected._asdict()
     assert expected.status == ("WARN" if section["eer"] > floor["eer"] else "PASS")
     assert format_verdict(expected) in open(os.path.join(out, "summary.md")).read()
@@ -218,8 +269,9 @@ def test_eval_floor_matches_the_floor_recipe_and_skips_the_check_on_itself(tiny_
     built, evaluated = str(tmp_path / "floor"), str(tmp_path / "floor_eval")
     build_floor_folder(data, built)
     with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
-        hparams = load_hyperpyyaml(handle, {"experiment": built, "data_folder": data, "output_folder": evaluated,
-                                            "bootstrap_resamples": 0})
+        hparams = load_hyperpyyaml(
+            handle, {"experiment": built, "data_folder": data, "output_folder": evaluated, "bootstrap_resamples": 0}
+        )
     floor_results = evaluation.evaluate(hparams, "cpu")
     assert floor_results == json.load(open(os.path.join(evaluated, "results.json")))
     assert floor_results["systems"]["none"]["eer"] == pytest.approx(floor["eer"], abs=1e-6)
@@ -241,13 +293,25 @@ def test_bootstrap_speakers_come_from_the_test_csv_not_from_id_text(tiny_experim
     csv = tmp_path / "test_kaldi.csv"
     csv.write_text("\n".join(renamed) + "\n")
     trials = tmp_path / "trials_kaldi.txt"
-    trials.write_text("".join(f"{line.split()[0]} {line.split()[1].replace('/', '-')} "
-                              f"{line.split()[2].replace('/', '-')}\n"
-                              for line in open(os.path.join(data, "trials.txt")) if line.strip()))
+    trials.write_text(
+        "".join(
+            f"{line.split()[0]} {line.split()[1].replace('/', '-')} {line.split()[2].replace('/', '-')}\n"
+            for line in open(os.path.join(data, "trials.txt"))
+            if line.strip()
+        )
+    )
     with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
-        hparams = load_hyperpyyaml(handle, {"experiment": experiment, "data_folder": data, "trials": str(trials),
-                                            "test_annotation": str(csv), "output_folder": str(tmp_path / "eval"),
-                                            "bootstrap_resamples": 50})
+        hparams = load_hyperpyyaml(
+            handle,
+            {
+                "experiment": experiment,
+                "data_folder": data,
+                "trials": str(trials),
+                "test_annotation": str(csv),
+                "output_folder": str(tmp_path / "eval"),
+                "bootstrap_resamples": 50,
+            },
+        )
     results = evaluation.evaluate(hparams, "cpu")
     assert "/" not in open(trials).read()
     assert results["systems"]["none"]["interval"]["n_speakers"] == 2
@@ -256,8 +320,10 @@ def test_bootstrap_speakers_come_from_the_test_csv_not_from_id_text(tiny_experim
 
 def test_eval_flags_trials_built_from_training_utterances(tiny_experiment, tmp_path):
     data, experiment = tiny_experiment
-    assert json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))["training_overlap"][
-        "utterances"] == 0  # the fixture's trials are of unseen speakers
+    assert (
+        json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))["training_overlap"]["utterances"]
+        == 0
+    )  # the fixture's trials are of unseen speakers
     rows = open(os.path.join(data, "train.csv")).read().strip().splitlines()
     header, body = rows[0], rows[1:]
     picked = [body[0], body[1], body[6], body[7]]  # two utterances of each of two training speakers
@@ -265,14 +331,25 @@ def test_eval_flags_trials_built_from_training_utterances(tiny_experiment, tmp_p
     csv.write_text("\n".join([header] + picked) + "\n")
     ids = [line.split(",")[0] for line in picked]
     trials = tmp_path / "seen_trials.txt"
-    trials.write_text("".join(f"{int(a.split('/')[0] == b.split('/')[0])} {a} {b}\n"
-                              for i, a in enumerate(ids) for b in ids[i + 1:]))
+    trials.write_text(
+        "".join(f"{int(a.split('/')[0] == b.split('/')[0])} {a} {b}\n" for i, a in enumerate(ids) for b in ids[i + 1 :])
+    )
     with open(os.path.join(ROOT, "hparams", "eval.yaml")) as handle:
-        hparams = load_hyperpyyaml(handle, {"experiment": experiment, "data_folder": data, "trials": str(trials),
-                                            "test_annotation": str(csv), "output_folder": str(tmp_path / "eval"),
-                                            "bootstrap_resamples": 0})
+        hparams = load_hyperpyyaml(
+            handle,
+            {
+                "experiment": experiment,
+                "data_folder": data,
+                "trials": str(trials),
+                "test_annotation": str(csv),
+                "output_folder": str(tmp_path / "eval"),
+                "bootstrap_resamples": 0,
+            },
+        )
     results = evaluation.evaluate(hparams, "cpu")
     overlap = results["training_overlap"]
-    train_split = [line.split(",")[0] for line in open(os.path.join(experiment, "train_split.csv")).read().splitlines()[1:]]
+    train_split = [
+        line.split(",")[0] for line in open(os.path.join(experiment, "train_split.csv")).read().splitlines()[1:]
+    ]
     assert overlap["utterances"] == sum(i in train_split for i in ids) > 0 and overlap["of"] == 4
     assert "trials measure memory, not verification" in open(tmp_path / "eval" / "summary.md").read()

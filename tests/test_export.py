@@ -21,8 +21,12 @@ def run(*args, cwd=ROOT, env=None):
 def exported(tiny_experiment, tmp_path_factory):
     data, experiment = tiny_experiment
     out = str(tmp_path_factory.mktemp("export") / "model")
-    result = run("recipes/export.py", f"--experiment={experiment}", f"--output={out}",
-                 f"--eval_results={evaluation_folder(experiment)}/results.json")
+    result = run(
+        "recipes/export.py",
+        f"--experiment={experiment}",
+        f"--output={out}",
+        f"--eval_results={evaluation_folder(experiment)}/results.json",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return data, experiment, out
 
@@ -40,10 +44,10 @@ def test_speechbrain_loads_the_export_offline_in_a_fresh_process(exported, tmp_p
     script = f"""
 import json, torch
 from speechbrain.inference.speaker import SpeakerRecognition
-m = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / 'saved')!r})
-sig = m.load_audio({files[0]!r}, savedir={str(tmp_path / 'audio')!r})
+m = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / "saved")!r})
+sig = m.load_audio({files[0]!r}, savedir={str(tmp_path / "audio")!r})
 emb = m.encode_batch(sig[None], torch.ones(1)).reshape(-1).tolist()
-score, _ = m.verify_files({files[0]!r}, {files[1]!r}, savedir={str(tmp_path / 'audio')!r})
+score, _ = m.verify_files({files[0]!r}, {files[1]!r}, savedir={str(tmp_path / "audio")!r})
 print(json.dumps({{"emb": emb, "score": float(score)}}))
 """
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HF_HUB_OFFLINE": "1"}  # installed package
@@ -69,8 +73,9 @@ def test_embed_matches_eval_embeddings(exported, tmp_path):
     assert again.returncode != 0 and "exists" in again.stderr
     # without the suffix the same file is meant (np.savez adds it): refused too, the file untouched
     before = open(out, "rb").read()
-    bare = run("recipes/embed.py", f"--model={model}", "--input", os.path.join(data, "test.csv"),
-               f"--output={out[:-4]}")
+    bare = run(
+        "recipes/embed.py", f"--model={model}", "--input", os.path.join(data, "test.csv"), f"--output={out[:-4]}"
+    )
     assert bare.returncode != 0 and f"{out} exists" in bare.stderr and open(out, "rb").read() == before
     assert not [f for f in os.listdir(tmp_path) if "partial" in f]
 
@@ -84,7 +89,7 @@ def test_verify_prints_the_cosine_and_a_named_decision(exported):
     assert result.returncode == 0, result.stderr[-3000:]
     unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
     expected = unit(unit(embeddings["tspk0/u0"]) + unit(embeddings["tspk0/u1"])) @ unit(embeddings["tspk1/u0"])
-    line = [l for l in result.stdout.splitlines() if l.startswith("score (cosine):")][0]
+    line = [line for line in result.stdout.splitlines() if line.startswith("score (cosine):")][0]
     assert float(line.split(":")[1]) == pytest.approx(float(expected), abs=1e-4)
     assert "min_dcf_0.01 threshold measured on" in result.stdout
     bad = run("recipes/verify.py", f"--model={model}", "--enrol", "/nowhere/x.wav", "--test", test)
@@ -115,10 +120,12 @@ def test_export_never_replaces_what_it_did_not_write(exported, tmp_path):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    for output, message in [(experiment, "is the experiment folder"),
-                            (os.path.join(experiment, "model"), "is the experiment folder"),
-                            (holder, "holds the experiment"),
-                            (str(other), "is not a model folder written by recipes/export.py")]:
+    for output, message in [
+        (experiment, "is the experiment folder"),
+        (os.path.join(experiment, "model"), "is the experiment folder"),
+        (holder, "holds the experiment"),
+        (str(other), "is not a model folder written by recipes/export.py"),
+    ]:
         result = run("recipes/export.py", f"--experiment={experiment}", f"--output={output}", "--overwrite")
         assert result.returncode != 0 and message in result.stderr and output in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1  # one line, no traceback
@@ -134,9 +141,11 @@ def test_verify_warns_on_audio_that_says_little_but_still_scores(exported, tmp_p
     data, experiment, model = exported
     good = os.path.join(data, "test_audio", "wav", "spk0", "u0.wav")
     tone = (0.1 * np.sin(np.arange(16000) / 5.0)).astype("float32")
-    files = {"one_sample.wav": (np.array([0.1], dtype="float32"), "only 1 samples (0.000 s)"),
-             "silent.wav": (np.zeros(16000, dtype="float32"), "silent (RMS 0.0e+00"),
-             "cancelling.wav": (np.stack([tone, -tone], axis=1), "its 2 channels cancel when averaged to mono")}
+    files = {
+        "one_sample.wav": (np.array([0.1], dtype="float32"), "only 1 samples (0.000 s)"),
+        "silent.wav": (np.zeros(16000, dtype="float32"), "silent (RMS 0.0e+00"),
+        "cancelling.wav": (np.stack([tone, -tone], axis=1), "its 2 channels cancel when averaged to mono"),
+    }
     for name, (samples, message) in files.items():
         path = str(tmp_path / name)
         sf.write(path, samples, 16000, subtype="FLOAT")
@@ -150,22 +159,30 @@ def test_calibrated_interface_decides_with_the_stored_threshold_not_0_25(exporte
     the same folder uses the threshold eval measured (and says on which trials)."""
     data, experiment, _ = exported
     model = str(tmp_path / "model")  # an export of its own: another test re-exports the shared one
-    result = run("recipes/export.py", f"--experiment={experiment}", f"--output={model}",
-                 f"--eval_results={evaluation_folder(experiment)}/results.json")
+    result = run(
+        "recipes/export.py",
+        f"--experiment={experiment}",
+        f"--output={model}",
+        f"--eval_results={evaluation_folder(experiment)}/results.json",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.load(open(os.path.join(evaluation_folder(experiment), "results.json")))
     stored = {d["p_target"]: d["threshold"] for d in results["systems"]["none"]["min_dcf"]}[0.01]
     embeddings = eval_embeddings(experiment)
     ids = sorted(embeddings)
-    pairs = [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids))
-             if ids[i].split("/")[-1] != ids[j].split("/")[-1]][:6]  # SpeechBrain caches audio by file name
+    pairs = [
+        (ids[i], ids[j])
+        for i in range(len(ids))
+        for j in range(i + 1, len(ids))
+        if ids[i].split("/")[-1] != ids[j].split("/")[-1]
+    ][:6]  # SpeechBrain caches audio by file name
     files = {i: os.path.join(data, "test_audio", "wav", i[1:] + ".wav") for pair in pairs for i in pair}
     script = f"""
 import json
 from custom_modules.interface import CalibratedSpeakerRecognition
 from speechbrain.inference.speaker import SpeakerRecognition
-calibrated = CalibratedSpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / 's1')!r})
-plain = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / 's2')!r})
+calibrated = CalibratedSpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / "s1")!r})
+plain = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / "s2")!r})
 out = []
 for k, (x, y) in enumerate({[(files[a], files[b]) for a, b in pairs]!r}):
     cache = {str(tmp_path)!r} + f"/audio{{k}}"  # one audio cache per pair: it is keyed by file name
@@ -191,7 +208,6 @@ def test_a_global_normalisers_statistics_travel_with_the_export(tiny_dataset, tm
     """export.py saved only the encoder: a model trained with a global normaliser lost its
     mean and std on export (SpeechBrain and load_pretrained then normalised with zeros).
     The export now carries mean_var_norm.ckpt and both loaders apply it."""
-    import torch
 
     from custom_modules.experiment import load_experiment, load_pretrained
 
@@ -200,9 +216,20 @@ def test_a_global_normalisers_statistics_travel_with_the_export(tiny_dataset, tm
     assert "norm_type: sentence" in text
     hparams.write_text(text.replace("norm_type: sentence", "norm_type: global"))
     experiment, out = str(tmp_path / "exp"), str(tmp_path / "model")
-    trained = run("recipes/train.py", str(hparams), f"--data_folder={tiny_dataset}", f"--output_folder={experiment}",
-                  "--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4", "--crop_seconds=0.3",
-                  "--num_workers=0", "--noprogressbar", "--number_of_epochs=1")
+    trained = run(
+        "recipes/train.py",
+        str(hparams),
+        f"--data_folder={tiny_dataset}",
+        f"--output_folder={experiment}",
+        "--m_channels=4",
+        "--embedding_dim=16",
+        "--n_features=40",
+        "--batch_size=4",
+        "--crop_seconds=0.3",
+        "--num_workers=0",
+        "--noprogressbar",
+        "--number_of_epochs=1",
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert run("recipes/export.py", f"--experiment={experiment}", f"--output={out}").returncode == 0
     assert os.path.isfile(os.path.join(out, "mean_var_norm.ckpt"))

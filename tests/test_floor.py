@@ -30,18 +30,40 @@ def test_statistics_are_standardised_mean_and_std_over_valid_frames():
 
 def test_floor_folder_is_evaluated_like_any_model(tiny_dataset, tmp_path):
     folder = str(tmp_path / "floor")
-    run = subprocess.run([sys.executable, os.path.join(ROOT, "recipes/floor.py"), f"--data_folder={tiny_dataset}",
-                          f"--output={folder}"], cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes/floor.py"), f"--data_folder={tiny_dataset}", f"--output={folder}"],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     out = str(tmp_path / "eval")
-    run = subprocess.run([sys.executable, os.path.join(ROOT, "recipes/eval.py"), os.path.join(ROOT, "hparams/eval.yaml"),
-                          f"--experiment={folder}", f"--data_folder={tiny_dataset}", f"--output_folder={out}",
-                          "--bootstrap_resamples=50"], cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "recipes/eval.py"),
+            os.path.join(ROOT, "hparams/eval.yaml"),
+            f"--experiment={folder}",
+            f"--data_folder={tiny_dataset}",
+            f"--output_folder={out}",
+            "--bootstrap_resamples=50",
+        ],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.load(open(os.path.join(out, "results.json")))
     assert results["n_target"] == 12 and 0.0 <= results["systems"]["none"]["eer"] <= 1.0
     emb = np.load(os.path.join(out, "embeddings.npz"))["embeddings"]
     assert emb.shape == (8, 40)  # mean + std of 20 MFCCs
-    again = subprocess.run([sys.executable, os.path.join(ROOT, "recipes/floor.py"), f"--data_folder={tiny_dataset}",
-                            f"--output={folder}"], cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes/floor.py"), f"--data_folder={tiny_dataset}", f"--output={folder}"],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode != 0 and "not empty" in again.stderr

@@ -29,7 +29,9 @@ def test_hold_out_zero_is_off_and_bad_counts_name_the_range():
     train, held = hold_out_speakers(rows(), 0, seed=1)
     assert len(train) == 32 and held == []
     for bad in (1, 7, 9):
-        with pytest.raises(DataError, match=rf"valid_speakers={bad} with 8 training speakers: hold out 0 \(off\) or 2..6"):
+        with pytest.raises(
+            DataError, match=rf"valid_speakers={bad} with 8 training speakers: hold out 0 \(off\) or 2..6"
+        ):
             hold_out_speakers(rows(), bad, seed=1)
 
 

@@ -2,8 +2,6 @@
 
 import importlib.util
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -32,7 +30,9 @@ def test_generated_baseline_hparams_are_up_to_date():
                 assert handle.read() == text, f"hparams/{name}.yaml is stale: run scripts/make_baseline_hparams.py"
 
 
-@pytest.mark.parametrize("name", ["res2net_am", "res2net_am_demo", "ecapa_aam", "ecapa_am", "ecapa_aam_demo", "ecapa_am_demo"])
+@pytest.mark.parametrize(
+    "name", ["res2net_am", "res2net_am_demo", "ecapa_aam", "ecapa_am", "ecapa_aam_demo", "ecapa_am_demo"]
+)
 def test_training_hparams_build_their_models(name, tiny_dataset, tmp_path):
     from hyperpyyaml import load_hyperpyyaml
 
@@ -52,9 +52,8 @@ def test_training_hparams_build_their_models(name, tiny_dataset, tmp_path):
 @pytest.mark.parametrize("name", ["res2net_am_smalldata", "ecapa_am_smalldata", "ecapa_aam_smalldata"])
 def test_smalldata_hparams_size_the_head_for_speed_classes_and_switch_off(name, tmp_path):
     """2 of 6 speakers held out, 3 speeds: 4 x 3 = 12 classes; every change has an off switch."""
-    from hyperpyyaml import load_hyperpyyaml
-
     from conftest import write_synthetic_speakers
+    from hyperpyyaml import load_hyperpyyaml
 
     data = os.path.dirname(write_synthetic_speakers(str(tmp_path / "data"), speakers=6, utterances=3))
     base = {"data_folder": data, "output_folder": str(tmp_path / "exp"), "valid_speakers": 2}
@@ -64,8 +63,16 @@ def test_smalldata_hparams_size_the_head_for_speed_classes_and_switch_off(name, 
     assert hparams["classifier"].num_classes == 12
     assert hparams["augmentation"].active_steps == ["speed", "noise", "babble", "reverb"]
     assert hparams["min_crop_seconds"] == 0.6 and hparams["feature_masking"].prob == 0.6
-    off = {**base, "speeds": [100], "min_crop_seconds": None, "mask_prob": 0.0, "noise_prob": 0.0,
-           "babble_prob": 0.0, "reverb_prob": 0.0, "valid_speakers": 0}
+    off = {
+        **base,
+        "speeds": [100],
+        "min_crop_seconds": None,
+        "mask_prob": 0.0,
+        "noise_prob": 0.0,
+        "babble_prob": 0.0,
+        "reverb_prob": 0.0,
+        "valid_speakers": 0,
+    }
     with open(os.path.join(ROOT, "hparams", f"{name}.yaml")) as handle:
         hparams = load_hyperpyyaml(handle, off)
     assert hparams["num_classes"] == 6 and hparams["classes_per_speaker"] == 1

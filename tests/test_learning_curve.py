@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, TINY_TRAIN
+
 from custom_modules.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv
 from custom_modules.learning_curve import (
     LearningCurveError,
@@ -29,7 +29,6 @@ from custom_modules.learning_curve import (
     subset_rows,
     write_subset_folder,
 )
-
 
 
 def load_recipe(name):
@@ -66,14 +65,18 @@ def test_subsets_are_nested_reproducible_and_differ_across_seeds():
 def test_subset_csvs_hold_exactly_the_chosen_rows_with_resolvable_paths(tiny_dataset, tmp_path):
     train = read_speaker_csv(os.path.join(tiny_dataset, "train.csv"))
     # a prepared valid.csv with every path style: relative, $data_root and absolute
-    valid = [{**train[0], "ID": "v/0", "wav": train[0]["wav"]},
-             {**train[6], "ID": "v/1", "wav": "$data_root/" + train[6]["wav"]},
-             {**train[12], "ID": "v/2", "wav": os.path.join(tiny_dataset, train[12]["wav"])}]
+    valid = [
+        {**train[0], "ID": "v/0", "wav": train[0]["wav"]},
+        {**train[6], "ID": "v/1", "wav": "$data_root/" + train[6]["wav"]},
+        {**train[12], "ID": "v/2", "wav": os.path.join(tiny_dataset, train[12]["wav"])},
+    ]
     write_speaker_csv(os.path.join(tiny_dataset, "valid.csv"), valid)
     test = read_speaker_csv(os.path.join(tiny_dataset, "test.csv"))
     speakers = ["spk2", "spk0"]
     out = str(tmp_path / "exp" / "data_2spk")
-    paths = write_subset_folder(out, speakers, tiny_dataset, train, read_speaker_csv(os.path.join(tiny_dataset, "valid.csv")), test)
+    paths = write_subset_folder(
+        out, speakers, tiny_dataset, train, read_speaker_csv(os.path.join(tiny_dataset, "valid.csv")), test
+    )
 
     def check(written, source, keep):
         got = read_speaker_csv(written)
@@ -102,28 +105,45 @@ def fake_subset(folder, count, eer, interval=True, train_acc=0.5, epochs=2, utte
     """A trained-and-evaluated subset as train.py and eval.py leave it; returns results.json's path."""
     os.makedirs(os.path.join(folder, "eval", "trials"), exist_ok=True)
     with open(os.path.join(folder, "experiment.json"), "w") as handle:
-        json.dump({"train_utterances": utterances or 10 * count, "valid_utterances": count, "num_classes": count}, handle)
+        json.dump(
+            {"train_utterances": utterances or 10 * count, "valid_utterances": count, "num_classes": count}, handle
+        )
     with open(os.path.join(folder, "metrics.jsonl"), "w") as handle:
         for epoch in range(1, epochs + 1):
             acc = train_acc * epoch / epochs
             handle.write(json.dumps({"epoch": epoch, "train": {"acc": acc}, "valid": {"acc": acc / 2}}) + "\n")
-    system = {"eer": eer, "eer_threshold": 0.5,
-              "min_dcf": [{"p_target": 0.01, "min_dcf": 0.99}, {"p_target": 0.05, "min_dcf": 0.9}],
-              "interval": None}
+    system = {
+        "eer": eer,
+        "eer_threshold": 0.5,
+        "min_dcf": [{"p_target": 0.01, "min_dcf": 0.99}, {"p_target": 0.05, "min_dcf": 0.9}],
+        "interval": None,
+    }
     if interval:
-        system["interval"] = {"eer": {"value": eer, "low": eer - 0.05, "high": eer + 0.1},
-                              "min_dcf": [{"p_target": 0.01, "low": 0.8, "high": 1.0},
-                                          {"p_target": 0.05, "low": 0.7, "high": 0.95}]}
-    results = {"trials": "/data/trials.txt", "n_target": 30, "n_nontarget": 40, "p_targets": [0.01, 0.05],
-               "systems": {"none": system}}
+        system["interval"] = {
+            "eer": {"value": eer, "low": eer - 0.05, "high": eer + 0.1},
+            "min_dcf": [{"p_target": 0.01, "low": 0.8, "high": 1.0}, {"p_target": 0.05, "low": 0.7, "high": 0.95}],
+        }
+    results = {
+        "trials": "/data/trials.txt",
+        "n_target": 30,
+        "n_nontarget": 40,
+        "p_targets": [0.01, 0.05],
+        "systems": {"none": system},
+    }
     path = os.path.join(folder, "eval", "trials", "results.json")
     with open(path, "w") as handle:
         json.dump(results, handle)
     return path
 
 
-CONFIG = {"hparams_file": "/h/res2net_am_demo.yaml", "data_folder": "/data", "seed": 7,
-          "speaker_order": ["b", "d", "a", "c"], "train_args": ["--number_of_epochs=2"], "score_norm": "none"}
+CONFIG = {
+    "hparams_file": "/h/res2net_am_demo.yaml",
+    "data_folder": "/data",
+    "seed": 7,
+    "speaker_order": ["b", "d", "a", "c"],
+    "train_args": ["--number_of_epochs=2"],
+    "score_norm": "none",
+}
 
 
 def test_table_and_json_from_fake_eval_results_are_exact(tmp_path):
@@ -133,25 +153,47 @@ def test_table_and_json_from_fake_eval_results_are_exact(tmp_path):
         path = fake_subset(folder, count, eer, interval=interval, train_acc=0.875)
         points.append(curve_point(count, CONFIG["speaker_order"][:count], folder, path))
     assert points[0] == {
-        "speakers": 2, "speaker_ids": ["b", "d"], "train_utterances": 20, "valid_utterances": 2, "epochs": 2,
-        "train_acc": 0.875, "valid_acc": 0.4375, "eer": 0.4, "eer_interval_95": [0.4 - 0.05, 0.4 + 0.1],
-        "min_dcf": {"0.01": 0.99, "0.05": 0.9}, "min_dcf_interval_95": {"0.01": [0.8, 1.0], "0.05": [0.7, 0.95]},
-        "trials": "/data/trials.txt", "n_target": 30, "n_nontarget": 40,
-        "experiment": str(tmp_path / "2spk" / "7"), "results": str(tmp_path / "2spk" / "7" / "eval" / "trials" / "results.json"),
+        "speakers": 2,
+        "speaker_ids": ["b", "d"],
+        "train_utterances": 20,
+        "valid_utterances": 2,
+        "epochs": 2,
+        "train_acc": 0.875,
+        "valid_acc": 0.4375,
+        "eer": 0.4,
+        "eer_interval_95": [0.4 - 0.05, 0.4 + 0.1],
+        "min_dcf": {"0.01": 0.99, "0.05": 0.9},
+        "min_dcf_interval_95": {"0.01": [0.8, 1.0], "0.05": [0.7, 0.95]},
+        "trials": "/data/trials.txt",
+        "n_target": 30,
+        "n_nontarget": 40,
+        "experiment": str(tmp_path / "2spk" / "7"),
+        "results": str(tmp_path / "2spk" / "7" / "eval" / "trials" / "results.json"),
     }
     assert points[1]["eer_interval_95"] is None and points[1]["min_dcf_interval_95"] is None
     report = build_report("curve", CONFIG, points, "2024-05-01T10:00:00", "abc1234")
     assert json.loads(json.dumps(report)) == report  # JSON-serialisable as is
     assert report["speaker_counts"] == [2, 4] and report["configuration"] == CONFIG
-    assert (report["trials"], report["n_target"], report["n_nontarget"], report["score_norm"]) == ("/data/trials.txt", 30, 40, "none")
+    assert (report["trials"], report["n_target"], report["n_nontarget"], report["score_norm"]) == (
+        "/data/trials.txt",
+        30,
+        40,
+        "none",
+    )
     lines = curve_markdown(report).splitlines()
     assert lines[0] == "# Learning curve: curve"
-    assert lines[4] == ("| training speakers | training utterances | epochs | final train acc | EER | EER 95% interval | "
-                        "minDCF p=0.01 | minDCF p=0.05 |")
+    assert lines[4] == (
+        "| training speakers | training utterances | epochs | final train acc | EER | EER 95% interval | "
+        "minDCF p=0.01 | minDCF p=0.05 |"
+    )
     assert lines[5] == "|---|---|---|---|---|---|---|---|"
-    assert lines[6] == "| 2 | 20 | 2 | 87.50% | 40.00% | 35.00% - 50.00% | 0.9900 [0.800, 1.000] | 0.9000 [0.700, 0.950] |"
+    assert (
+        lines[6] == "| 2 | 20 | 2 | 87.50% | 40.00% | 35.00% - 50.00% | 0.9900 [0.800, 1.000] | 0.9000 [0.700, 0.950] |"
+    )
     assert lines[7] == "| 4 | 40 | 2 | 87.50% | 25.00% | - | 0.9900 | 0.9000 |"
-    assert lines[9] == ("Speaker order (drawn from seed 7; the first k speakers form the k-speaker subset): b, d, a, c.")
+    assert lines[9] == (
+        "Speaker order (drawn from seed 7; the first k speakers form the k-speaker subset): b, d, a, c."
+    )
     assert "`/h/res2net_am_demo.yaml` trained on nested subsets of the 4 training speakers of `/data`" in lines[2]
     assert "overrides: `--number_of_epochs=2`" in lines[2] and "(30 target, 40 non-target trials)" in lines[2]
     assert lines[-3:] == ["Date 2024-05-01T10:00:00, commit abc1234.", "", "![learning curve](learning_curve.png)"]
@@ -163,9 +205,11 @@ def test_table_and_json_from_fake_eval_results_are_exact(tmp_path):
 def test_png_is_written(tmp_path):
     import matplotlib.image
 
-    points = [{"speakers": 2, "eer": 0.4, "eer_interval_95": [0.3, 0.5]},
-              {"speakers": 4, "eer": 0.3, "eer_interval_95": [0.25, 0.35]},
-              {"speakers": 8, "eer": 0.2, "eer_interval_95": None}]
+    points = [
+        {"speakers": 2, "eer": 0.4, "eer_interval_95": [0.3, 0.5]},
+        {"speakers": 4, "eer": 0.3, "eer_interval_95": [0.25, 0.35]},
+        {"speakers": 8, "eer": 0.2, "eer_interval_95": None},
+    ]
     path = plot_learning_curve(points, str(tmp_path / "learning_curve.png"), title="t")
     with open(path, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -174,13 +218,19 @@ def test_png_is_written(tmp_path):
 
 
 # ------------------------------------------------------------------ argument errors
-@pytest.mark.parametrize("counts, message", [
-    ([4, 20], "20 is more than the 16 training speakers of train.csv; the largest count can be 16 (e.g. --speakers 4,16)"),
-    ([8, 4], "4 after 8; counts must increase strictly"),
-    ([4, 4], "4 after 4; counts must increase strictly"),
-    ([1, 4], "1 is below 2, the fewest training speakers recipes/train.py accepts"),
-    ([], "--speakers is empty"),
-])
+@pytest.mark.parametrize(
+    "counts, message",
+    [
+        (
+            [4, 20],
+            "20 is more than the 16 training speakers of train.csv; the largest count can be 16 (e.g. --speakers 4,16)",
+        ),
+        ([8, 4], "4 after 8; counts must increase strictly"),
+        ([4, 4], "4 after 4; counts must increase strictly"),
+        ([1, 4], "1 is below 2, the fewest training speakers recipes/train.py accepts"),
+        ([], "--speakers is empty"),
+    ],
+)
 def test_bad_speaker_counts_name_the_value_and_the_fix(counts, message):
     with pytest.raises(LearningCurveError) as error:
         check_speaker_counts(counts, available=16)
@@ -197,20 +247,36 @@ def test_parse_errors():
 
 
 def recipe_args(data, tmp_path, *extra, name="curve"):
-    return ["hparams/res2net_am_demo.yaml", "--data_folder", data, "--name", name,
-            "--exp_root", str(tmp_path / "exp"), "--output_root", str(tmp_path / "results"), *extra]
+    return [
+        "hparams/res2net_am_demo.yaml",
+        "--data_folder",
+        data,
+        "--name",
+        name,
+        "--exp_root",
+        str(tmp_path / "exp"),
+        "--output_root",
+        str(tmp_path / "results"),
+        *extra,
+    ]
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--speakers", "2,5"], "5 is more than the 4 training speakers"),
-    (["--speakers", "3,2"], "2 after 3; counts must increase strictly"),
-    (["--speakers", "1,2"], "1 is below 2"),
-    (["--speakers", "2,x"], "'x' is not an integer"),
-    (["--speakers", "2", "--output_folder=elsewhere"], "--output_folder is set by the learning curve"),
-    (["--speakers", "2", "--debug"], "--debug keeps no checkpoint"),
-    (["--speakers", "2", "--valid_speakers=2"], "valid_speakers=2: train.py would set 2 speakers of every subset apart"),
-    (["--speakers", "2", "--trials", "/no/such/trials.txt"], "/no/such/trials.txt not found"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--speakers", "2,5"], "5 is more than the 4 training speakers"),
+        (["--speakers", "3,2"], "2 after 3; counts must increase strictly"),
+        (["--speakers", "1,2"], "1 is below 2"),
+        (["--speakers", "2,x"], "'x' is not an integer"),
+        (["--speakers", "2", "--output_folder=elsewhere"], "--output_folder is set by the learning curve"),
+        (["--speakers", "2", "--debug"], "--debug keeps no checkpoint"),
+        (
+            ["--speakers", "2", "--valid_speakers=2"],
+            "valid_speakers=2: train.py would set 2 speakers of every subset apart",
+        ),
+        (["--speakers", "2", "--trials", "/no/such/trials.txt"], "/no/such/trials.txt not found"),
+    ],
+)
 def test_recipe_refuses_bad_arguments_before_writing_anything(tiny_dataset, tmp_path, extra, message):
     with pytest.raises(SystemExit) as error:
         recipe.main(recipe_args(tiny_dataset, tmp_path, *extra))
@@ -269,16 +335,23 @@ def test_finished_subsets_are_reused_and_another_configuration_is_refused(tiny_d
 # ------------------------------------------------------------------ end to end
 def test_failed_step_stops_with_how_to_resume(tmp_path):
     with pytest.raises(SystemExit) as error:
-        recipe.train_step(["hparams/res2net_am_demo.yaml", f"--data_folder={tmp_path}/nowhere"],
-                          "training the 2-speaker subset")
+        recipe.train_step(
+            ["hparams/res2net_am_demo.yaml", f"--data_folder={tmp_path}/nowhere"], "training the 2-speaker subset"
+        )
     assert f"{tmp_path}/nowhere/train.csv: CSV not found" in str(error.value)
     assert "training the 2-speaker subset failed" in str(error.value)
     assert "run the same command again: finished subsets are kept" in str(error.value)
 
 
 def test_command_line_reports_errors(tiny_dataset, tmp_path):
-    run = subprocess.run([sys.executable, "recipes/learning_curve.py", *recipe_args(tiny_dataset, tmp_path, "--speakers", "2,9")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run = subprocess.run(
+        [sys.executable, "recipes/learning_curve.py", *recipe_args(tiny_dataset, tmp_path, "--speakers", "2,9")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 1 and "9 is more than the 4 training speakers" in run.stderr
 
 

@@ -127,10 +127,18 @@ def test_det_curve_matches_sklearn_roc_curve():
 
 # --------------------------------------------------------------------------- minDCF
 @pytest.mark.parametrize("case", range(len(RANDOM_SETS)))
-@pytest.mark.parametrize("p_target,c_miss,c_fa", [
-    (0.01, 1.0, 1.0), (0.05, 1.0, 1.0), (0.001, 1.0, 1.0), (0.5, 1.0, 1.0),
-    (0.9, 1.0, 1.0), (0.01, 10.0, 1.0), (0.05, 1.0, 3.0),
-])
+@pytest.mark.parametrize(
+    "p_target,c_miss,c_fa",
+    [
+        (0.01, 1.0, 1.0),
+        (0.05, 1.0, 1.0),
+        (0.001, 1.0, 1.0),
+        (0.5, 1.0, 1.0),
+        (0.9, 1.0, 1.0),
+        (0.01, 10.0, 1.0),
+        (0.05, 1.0, 3.0),
+    ],
+)
 def test_min_dcf_equals_brute_force(case, p_target, c_miss, c_fa):
     tgt, non = RANDOM_SETS[case]
     result = min_detection_cost(tgt, non, p_target=p_target, c_miss=c_miss, c_fa=c_fa)
@@ -174,8 +182,9 @@ def test_invariant_to_order_and_monotone_transform():
     warped = equal_error_rate(np.exp(tgt), np.exp(non))
     assert warped.eer == pytest.approx(base_eer.eer, abs=1e-12)
     assert warped.threshold == pytest.approx(np.exp(base_eer.threshold))
-    assert min_detection_cost(np.exp(tgt), np.exp(non), p_target=0.05).min_dcf == \
-        pytest.approx(base_dcf.min_dcf, abs=1e-12)
+    assert min_detection_cost(np.exp(tgt), np.exp(non), p_target=0.05).min_dcf == pytest.approx(
+        base_dcf.min_dcf, abs=1e-12
+    )
 
 
 # --------------------------------------------------------------------------- edge cases

@@ -13,13 +13,13 @@ from collections import Counter
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import DEV_DATA, ROOT, write_synthetic_speakers
+
 from custom_modules.dataio import DataError, read_speaker_csv
 from custom_modules.preparation import (
     CSV_COLUMNS,
-    PrepareOptions,
     PreparationError,
+    PrepareOptions,
     detect_format,
     make_trials,
     prepare,
@@ -149,21 +149,29 @@ def test_kaldi_source_and_piped_commands(tmp_path):
     scp = [f"spk{s}-u{u} {tmp_path}/audio/spk{s}/u{u}.wav" for s in range(4) for u in range(3)]
     scp.append("spk0-p sox in.wav -t wav - |")
     (kaldi / "wav.scp").write_text("\n".join(scp) + "\n")
-    (kaldi / "utt2spk").write_text("".join(f"spk{s}-u{u} spk{s}\n" for s in range(4) for u in range(3)) + "spk0-p spk0\n")
+    (kaldi / "utt2spk").write_text(
+        "".join(f"spk{s}-u{u} spk{s}\n" for s in range(4) for u in range(3)) + "spk0-p spk0\n"
+    )
     assert detect_format(str(kaldi)) == "kaldi"
     with pytest.raises(PreparationError, match=r"wav.scp: line 13: piped command for 'spk0-p' is not supported"):
         run(kaldi, tmp_path / "out", test_speakers=0)
     assert not os.path.exists(tmp_path / "out")
     result = run(kaldi, tmp_path / "out", test_speakers=0, drop_bad=True)
     assert sorted(r["ID"] for r in result.train + result.valid)[:2] == ["spk0/spk0-u0", "spk0/spk0-u1"]
-    assert len(result.train + result.valid) == 12 and "piped command" in (tmp_path / "out" / "data_report.md").read_text()
+    assert (
+        len(result.train + result.valid) == 12 and "piped command" in (tmp_path / "out" / "data_report.md").read_text()
+    )
     # segments: wav.scp lists recordings
     (kaldi / "wav.scp").write_text(f"rec {tmp_path}/audio/spk0/u0.wav\nrec1 {tmp_path}/audio/spk1/u0.wav\n")
     (kaldi / "segments").write_text("a1 rec 0.0 0.1\na2 rec 0.1 0.2\nb1 rec1 0 0.1\nb2 rec1 0.1 -1\n")
     (kaldi / "utt2spk").write_text("a1 A\na2 A\nb1 B\nb2 B\n")
     result = run(kaldi, tmp_path / "seg", test_speakers=0, valid_fraction=0)
     assert [(r["ID"], r["start"], r["stop"]) for r in result.train] == [
-        ("A/a1", "0", "1600"), ("A/a2", "1600", "3200"), ("B/b1", "0", "1600"), ("B/b2", "1600", "3200")]
+        ("A/a1", "0", "1600"),
+        ("A/a2", "1600", "3200"),
+        ("B/b1", "0", "1600"),
+        ("B/b2", "1600", "3200"),
+    ]
 
 
 def write_voxceleb(root, speakers=6, videos=2, per_video=2):
@@ -184,8 +192,12 @@ def test_voxceleb_with_and_without_official_trials(tmp_path):
     result = run(tmp_path / "vox", tmp_path / "drawn", test_speakers=2)
     check_consistent(str(tmp_path / "drawn"), expected_ids=ids)
     assert all(r["ID"].count("/") == 2 for r in result.train)  # <spk>/<video>/<utt>
-    official = ["1 id10004/vid0/00000.wav id10004/vid1/00001.wav", "0 id10004/vid0/00000.wav id10005/vid0/00001.wav",
-                "1 id10005/vid0/00000.wav id10005/vid1/00000.wav", "0 id10005/vid1/00001.wav id10004/vid1/00000.wav"]
+    official = [
+        "1 id10004/vid0/00000.wav id10004/vid1/00001.wav",
+        "0 id10004/vid0/00000.wav id10005/vid0/00001.wav",
+        "1 id10005/vid0/00000.wav id10005/vid1/00000.wav",
+        "0 id10005/vid1/00001.wav id10004/vid1/00000.wav",
+    ]
     (tmp_path / "veri_test.txt").write_text("\n".join(official) + "\n")
     before = digest(tmp_path / "vox")
     result = run(tmp_path / "vox", tmp_path / "given", trials=str(tmp_path / "veri_test.txt"))
@@ -221,8 +233,14 @@ def test_every_bad_file_is_reported_at_once_and_input_is_unchanged(tmp_path):
     with pytest.raises(PreparationError) as caught:
         run(src, tmp_path / "out", test_speakers=0)
     message = str(caught.value)
-    expected = {"unreadable": "corrupt.wav", "silent": "silent.wav", "nonfinite": "nan.wav", "empty": "empty.wav",
-                "sample_rate": "rate8k.wav", "channels": "stereo.wav"}
+    expected = {
+        "unreadable": "corrupt.wav",
+        "silent": "silent.wav",
+        "nonfinite": "nan.wav",
+        "empty": "empty.wav",
+        "sample_rate": "rate8k.wav",
+        "channels": "stereo.wav",
+    }
     kinds = {p.kind: p for p in caught.value.problems}
     for kind, name in expected.items():
         assert kinds[kind].file.endswith(name) and name in message
@@ -241,11 +259,21 @@ def test_every_bad_file_is_reported_at_once_and_input_is_unchanged(tmp_path):
     for gone in ("spk0/corrupt", "spk1/silent", "spk2/nan", "spk3/empty", "spk0/dup", "spk1/dup"):
         assert gone not in rows
     report = (tmp_path / "out" / "data_report.md").read_text()
-    assert "corrupt.wav" in report and "| all-silent audio | 1 |" in report and "| same audio under two speakers" in report
+    assert (
+        "corrupt.wav" in report and "| all-silent audio | 1 |" in report and "| same audio under two speakers" in report
+    )
     check_consistent(str(tmp_path / "out"))
     # --drop_short
-    result = run(src, tmp_path / "short", test_speakers=0, drop_bad=True, resample=True, downmix=True,
-                 min_seconds=0.1, drop_short=True)
+    result = run(
+        src,
+        tmp_path / "short",
+        test_speakers=0,
+        drop_bad=True,
+        resample=True,
+        downmix=True,
+        min_seconds=0.1,
+        drop_short=True,
+    )
     assert "spk0/short" not in {r["ID"] for r in result.train + result.valid}
     assert "| shorter than 0.1 s (--drop_short) | 1 |" in (tmp_path / "short" / "data_report.md").read_text()
     assert digest(src) == before
@@ -312,7 +340,8 @@ def test_trials_balanced_spread_unique_and_deterministic():
     every = make_trials(small, all_pairs=True)
     assert len(every) == 10 and sum(t.label for t in every) == 4
     assert {frozenset(p) for p in itertools.combinations(["x/1", "x/2", "x/3", "y/1", "y/2"], 2)} == {
-        frozenset((t.enrol, t.test)) for t in every}
+        frozenset((t.enrol, t.test)) for t in every
+    }
 
 
 def test_same_seed_same_files_other_seed_other_split(tmp_path):
@@ -375,15 +404,24 @@ def test_cli_reports_all_bad_files_then_prepares_with_drop_bad(tmp_path):
     lines += ["spk0,audio/corrupt.wav", "spk1,audio/missing.wav", "spk2,audio/silent.wav"]
     (src / "data.csv").write_text("\n".join(lines) + "\n")
     before = digest(src)
-    cmd = [sys.executable, "recipes/prepare.py", "--source", str(src / "data.csv"), "--output", str(tmp_path / "out"),
-           "--min_seconds", "0.1"]
+    cmd = [
+        sys.executable,
+        "recipes/prepare.py",
+        "--source",
+        str(src / "data.csv"),
+        "--output",
+        str(tmp_path / "out"),
+        "--min_seconds",
+        "0.1",
+    ]
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert first.returncode == 1
     for name in ("corrupt.wav", "missing.wav", "silent.wav"):
         assert name in first.stderr
     assert "--drop_bad" in first.stderr and not os.path.exists(tmp_path / "out")
-    second = subprocess.run(cmd + ["--drop_bad", "--test_speakers", "2"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    second = subprocess.run(
+        cmd + ["--drop_bad", "--test_speakers", "2"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert second.returncode == 0, second.stderr
     assert "trials.txt: 12 trials (6 target, 6 non-target)" in second.stdout
     assert "--data_folder=" + str(tmp_path / "out") in second.stdout
@@ -392,7 +430,9 @@ def test_cli_reports_all_bad_files_then_prepares_with_drop_bad(tmp_path):
 
 
 # --------------------------------------------------------------------------- the dev set
-@pytest.mark.skipif(not os.path.isdir(os.path.join(DEV_DATA, "wav")), reason="dev data (../shared/data/dev) not present")
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(DEV_DATA, "wav")), reason="dev data (../shared/data/dev) not present"
+)
 def test_dev_set_as_folder_source(tmp_path):
     result = run(os.path.join(DEV_DATA, "wav"), tmp_path / "dev", min_seconds=1.0)
     csvs = check_consistent(str(tmp_path / "dev"))

@@ -71,9 +71,21 @@ def test_load_pretrained_matches_the_saved_weights(pretrained_folder):
 def test_compare_includes_a_pretrained_folder_without_touching_it(pretrained_folder, tiny_dataset, tmp_path):
     before = sorted(os.listdir(pretrained_folder))
     run = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "recipes/compare.py"), pretrained_folder, "--name", "pre",
-         "--data_folder", tiny_dataset, "--output_root", str(tmp_path / "results")],
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            os.path.join(ROOT, "recipes/compare.py"),
+            pretrained_folder,
+            "--name",
+            "pre",
+            "--data_folder",
+            tiny_dataset,
+            "--output_root",
+            str(tmp_path / "results"),
+        ],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(os.listdir(pretrained_folder)) == before
@@ -82,8 +94,9 @@ def test_compare_includes_a_pretrained_folder_without_touching_it(pretrained_fol
     assert row["system"] == "spkrec-random" and row["training"]["epochs"] is None
     assert report["across_seeds"] == []  # a model folder is not a seed of anything
     assert 0.0 <= row["eer"] <= 1.0 and row["n_target"] == 12
-    assert os.path.isfile(os.path.join(evaluation_folder(str(tmp_path / "exp" / "pretrained" / "spkrec-random")),
-                                       "results.json"))
+    assert os.path.isfile(
+        os.path.join(evaluation_folder(str(tmp_path / "exp" / "pretrained" / "spkrec-random")), "results.json")
+    )
 
 
 def test_corrupt_pretrained_checkpoint_names_the_file(pretrained_folder):
@@ -95,12 +108,15 @@ def test_corrupt_pretrained_checkpoint_names_the_file(pretrained_folder):
         load_experiment(pretrained_folder)
 
 
-@pytest.mark.parametrize("payload", [
-    "pwned: !apply:pathlib.Path.touch [{marker}]",
-    "pwned: !new:pathlib.Path [{marker}]",  # !new: of a class outside the model classes
-    "pwned: !name:os.system",
-    "%TAG !x! tag:yaml.org,2002:python/\n---\npwned: !x!object/apply:os.system [touch {marker}]",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "pwned: !apply:pathlib.Path.touch [{marker}]",
+        "pwned: !new:pathlib.Path [{marker}]",  # !new: of a class outside the model classes
+        "pwned: !name:os.system",
+        "%TAG !x! tag:yaml.org,2002:python/\n---\npwned: !x!object/apply:os.system [touch {marker}]",
+    ],
+)
 def test_a_model_folder_whose_yaml_runs_code_is_refused_before_anything_runs(pretrained_folder, tmp_path, payload):
     from custom_modules.experiment import ExperimentError, load_experiment
 
@@ -116,9 +132,22 @@ def test_a_model_folder_whose_yaml_runs_code_is_refused_before_anything_runs(pre
     assert yaml_path in str(refused.value) and "--trust_model_code" in str(refused.value)
     assert not marker.exists()
     # the command line says the same in one line, and nothing ran either
-    run = subprocess.run([sys.executable, "recipes/embed.py", "--model", pretrained_folder, "--output",
-                          str(tmp_path / "e.npz"), "--input", str(tmp_path / "none.wav")], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "recipes/embed.py",
+            "--model",
+            pretrained_folder,
+            "--output",
+            str(tmp_path / "e.npz"),
+            "--input",
+            str(tmp_path / "none.wav"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0 and not marker.exists()
     assert len(run.stderr.strip().splitlines()) == 1 and "would run code while loading" in run.stderr
 

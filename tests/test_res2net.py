@@ -87,8 +87,9 @@ def test_attentive_pooling_ignores_padded_frames_and_is_float32_under_autocast()
 
 
 def test_res2net34_style_variant_is_a_configuration_change():
-    enc = Res2NetSpeakerEncoder(input_size=40, m_channels=8, num_blocks=(3, 4, 6, 3), expansion=1,
-                                base_width=32, scale=2, embedding_dim=32)
+    enc = Res2NetSpeakerEncoder(
+        input_size=40, m_channels=8, num_blocks=(3, 4, 6, 3), expansion=1, base_width=32, scale=2, embedding_dim=32
+    )
     assert enc.blocks[-1].conv3.out_channels == 64
     assert enc(torch.randn(2, 30, 40)).shape == (2, 1, 32)
 
@@ -124,7 +125,7 @@ def test_channels_last_layout_computes_the_same_function():
     x, lens = torch.randn(8, 50, 40, dtype=torch.float64), torch.tensor([1.0, 0.7, 0.5, 1.0, 1.0, 0.9, 0.8, 1.0])
     for lengths in (lens, torch.ones(8)):  # padded (masks) and unpadded (no masks)
 
-        def train_step(model):
+        def train_step(model, lengths=lengths):
             model.train().zero_grad()
             out = model(x, lengths)
             out.pow(2).sum().backward()

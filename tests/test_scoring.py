@@ -102,20 +102,23 @@ def test_utterance_id_strips_only_audio_extension():
 
 
 def test_parse_voxceleb_with_tabs_and_multiple_spaces(tmp_path):
-    path = write(tmp_path / "t.txt",
-                 "1 a/1.wav b/2.wav\n0\tc/3.wav\t\td/4.wav\n1    e/5.flac   f/6.wav   \n")
+    path = write(tmp_path / "t.txt", "1 a/1.wav b/2.wav\n0\tc/3.wav\t\td/4.wav\n1    e/5.flac   f/6.wav   \n")
     assert parse_trials(path) == [
-        Trial(1, "a/1", "b/2"), Trial(0, "c/3", "d/4"), Trial(1, "e/5", "f/6"),
+        Trial(1, "a/1", "b/2"),
+        Trial(0, "c/3", "d/4"),
+        Trial(1, "e/5", "f/6"),
     ]
 
 
 def test_parse_nist_format_mixed_comments_blank_and_crlf(tmp_path):
-    text = ("# header comment\r\n\r\n"
-            "a/1.wav b/2.wav target\r\n"
-            "   # indented comment\r\n"
-            "a/1 c/3\tnontarget\r\n"
-            "  \t \r\n"
-            "0 a/1.wav c/3.wav\r\n")
+    text = (
+        "# header comment\r\n\r\n"
+        "a/1.wav b/2.wav target\r\n"
+        "   # indented comment\r\n"
+        "a/1 c/3\tnontarget\r\n"
+        "  \t \r\n"
+        "0 a/1.wav c/3.wav\r\n"
+    )
     path = write(tmp_path / "t.txt", text, newline="")
     trials = parse_trials(path)
     assert trials == [Trial(1, "a/1", "b/2"), Trial(0, "a/1", "c/3"), Trial(0, "a/1", "c/3")]
@@ -133,8 +136,9 @@ def test_parse_accepts_pathlike_and_single_class_lists(tmp_path):
 @pytest.mark.parametrize("bad", ["1 a.wav", "2 a.wav b.wav", "a b maybe", "1 a b c", "target a b"])
 def test_malformed_line_names_file_and_line(tmp_path, bad):
     path = write(tmp_path / "trials.txt", f"# comment\n1 a b\n{bad}\n1 c d\n")
-    pattern = (re.escape(f"{path}, line 3: expected '<0|1> <enrol> <test>' or "
-                         f"'<enrol> <test> <target|nontarget>', got {bad!r}"))
+    pattern = re.escape(
+        f"{path}, line 3: expected '<0|1> <enrol> <test>' or '<enrol> <test> <target|nontarget>', got {bad!r}"
+    )
     with pytest.raises(ValueError, match=pattern):
         parse_trials(path)
 
@@ -168,8 +172,9 @@ def test_cosine_scores_equal_loop_reference(setup):
     assert got.dtype == np.float64 and got.shape == (len(trials),)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
     for chunk in (1, 7, 10_000):
-        np.testing.assert_allclose(cosine_trial_scores(trials, embeddings, index, chunk_size=chunk),
-                                   ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            cosine_trial_scores(trials, embeddings, index, chunk_size=chunk), ref, rtol=0, atol=1e-12
+        )
     # float32 input still gives float64 scores of the same (float32) vectors
     got32 = cosine_trial_scores(trials, embeddings.astype(np.float32), index)
     assert got32.dtype == np.float64
@@ -189,8 +194,9 @@ def test_cosine_scores_errors(setup):
 
 
 # --------------------------------------------------------------------------- normalisation
-@pytest.mark.parametrize("method,top_k", [("none", None), ("z", None), ("t", None), ("s", None),
-                                          ("as", 7), ("as", 2), ("z", 5), ("t", 12)])
+@pytest.mark.parametrize(
+    "method,top_k", [("none", None), ("z", None), ("t", None), ("s", None), ("as", 7), ("as", 2), ("z", 5), ("t", 12)]
+)
 def test_normalisation_equals_brute_force(setup, method, top_k):
     embeddings, _, index, cohort, trials = setup
     mean, std = cohort_statistics(embeddings, cohort, top_k=top_k)
@@ -270,8 +276,10 @@ def test_dimension_mismatch_and_unknown_method(setup):
         cohort_statistics(embeddings, cohort[:, :8])
     mean, std = cohort_statistics(embeddings, cohort)
     raw = cosine_trial_scores(trials, embeddings, index)
-    with pytest.raises(ValueError, match=re.escape("unknown score normalisation 'snorm'; valid methods are "
-                                                   "['none', 'z', 't', 's', 'as']")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("unknown score normalisation 'snorm'; valid methods are ['none', 'z', 't', 's', 'as']"),
+    ):
         normalise_scores(raw, trials, index, mean, std, "snorm")
     with pytest.raises(ValueError, match=r"one score per trial \(200\), got shape \(199,\)"):
         normalise_scores(raw[:-1], trials, index, mean, std, "s")
@@ -367,8 +375,9 @@ def test_module_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(DEV_DATA, "trials.txt")),
-                    reason="dev data (../shared/data/dev) not present")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(DEV_DATA, "trials.txt")), reason="dev data (../shared/data/dev) not present"
+)
 def test_dev_trials_parse_and_match_test_csv():
     trials = parse_trials(os.path.join(DEV_DATA, "trials.txt"))
     counts = trial_counts(trials)

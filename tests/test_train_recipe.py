@@ -10,14 +10,28 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
-    "--m_channels=4", "--embedding_dim=16", "--n_features=40", "--batch_size=4",
-    "--crop_seconds=0.3", "--valid_max_seconds=0.5", "--num_workers=0", "--noprogressbar",
+    "--m_channels=4",
+    "--embedding_dim=16",
+    "--n_features=40",
+    "--batch_size=4",
+    "--crop_seconds=0.3",
+    "--valid_max_seconds=0.5",
+    "--num_workers=0",
+    "--noprogressbar",
     "--valid_fraction=0.2",
 ]
 
 
 def train(data, out, *extra, hparams="hparams/res2net_am_demo.yaml"):
-    cmd = [sys.executable, "recipes/train.py", hparams, f"--data_folder={data}", f"--output_folder={out}", *TINY, *extra]
+    cmd = [
+        sys.executable,
+        "recipes/train.py",
+        hparams,
+        f"--data_folder={data}",
+        f"--output_folder={out}",
+        *TINY,
+        *extra,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
@@ -68,8 +82,10 @@ def test_missing_data_folder_says_how_to_get_data(tmp_path):
     assert "nowhere" in run.stderr and ("not found" in run.stderr)
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "..", "shared", "data", "dev", "train.csv")),
-                    reason="dev data not beside the clone")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(ROOT, "..", "shared", "data", "dev", "train.csv")),
+    reason="dev data not beside the clone",
+)
 def test_dev_data_debug_run(tmp_path):
     out = str(tmp_path / "exp")
     run = train(os.path.join(ROOT, "..", "shared", "data", "dev"), out, "--debug")
@@ -147,8 +163,16 @@ def test_same_seed_and_threads_give_bitwise_the_same_parameters(tiny_dataset, tm
     digests = []
     for run_name, extra in (("a", ["--seed=7"]), ("b", ["--seed=7"]), ("other_seed", ["--seed=8"])):
         out = str(tmp_path / run_name)
-        cmd = [sys.executable, "recipes/train.py", "hparams/res2net_am_smalldata.yaml", f"--data_folder={tiny_dataset}",
-               f"--output_folder={out}", *TINY, *smalldata, *extra]
+        cmd = [
+            sys.executable,
+            "recipes/train.py",
+            "hparams/res2net_am_smalldata.yaml",
+            f"--data_folder={tiny_dataset}",
+            f"--output_folder={out}",
+            *TINY,
+            *smalldata,
+            *extra,
+        ]
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
         assert run.returncode == 0, run.stderr[-3000:]
         digests.append([r["parameters_sha256"] for r in records(out)])
@@ -214,10 +238,17 @@ def test_debug_never_writes_into_a_trained_folder(tiny_dataset, tmp_path):
 def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tiny_dataset, tmp_path):
     out = str(tmp_path / "exp")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; "
-         "from custom_modules.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[1]); "
-         "print('held', flush=True); time.sleep(120)", out],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; "
+            "from custom_modules.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(120)",
+            out,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         busy = train(tiny_dataset, out, "--debug")
@@ -267,8 +298,13 @@ def test_bad_audio_is_found_before_training_all_at_once_with_file_and_line(tiny_
         beyond[header.index("start")], beyond[header.index("stop")] = "0", "999999"
         beyond[0] += "_beyond"
         open(csv, "a").write(",".join(beyond) + "\n")
-    expected = {3: "sample rate 8000 Hz, expected 16000 Hz", 7: "1 NaN/Inf samples", 11: "unreadable as audio",
-                15: "file not found", 19: "empty (0 samples)"}
+    expected = {
+        3: "sample rate 8000 Hz, expected 16000 Hz",
+        7: "1 NaN/Inf samples",
+        11: "unreadable as audio",
+        15: "file not found",
+        19: "empty (0 samples)",
+    }
     if "stop" in header:
         expected[len(rows) + 2] = "outside the file's"
     out = str(tmp_path / "exp")
@@ -276,12 +312,26 @@ def test_bad_audio_is_found_before_training_all_at_once_with_file_and_line(tiny_
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert f"FAIL audio: {len(expected)} of {len(rows) + ('stop' in header)} rows cannot be trained on" in run.stderr
     for line, message in expected.items():
-        assert any(f"train.csv, line {line} (" in text and message in text for text in run.stderr.splitlines()), \
-            (line, message, run.stderr[-3000:])
+        assert any(f"train.csv, line {line} (" in text and message in text for text in run.stderr.splitlines()), (
+            line,
+            message,
+            run.stderr[-3000:],
+        )
     assert not os.path.exists(os.path.join(out, "metrics.jsonl"))
-    diagnose = subprocess.run([sys.executable, "recipes/diagnose.py", "hparams/res2net_am_demo.yaml",
-                               f"--data_folder={tiny_dataset}", f"--output_folder={tmp_path / 'diag'}", *TINY],
-                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    diagnose = subprocess.run(
+        [
+            sys.executable,
+            "recipes/diagnose.py",
+            "hparams/res2net_am_demo.yaml",
+            f"--data_folder={tiny_dataset}",
+            f"--output_folder={tmp_path / 'diag'}",
+            *TINY,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert diagnose.returncode == 1 and "FAIL    audio" in diagnose.stdout
     assert "probe skipped: fix the audio FAIL first" in diagnose.stdout
 
@@ -294,10 +344,23 @@ def test_a_run_killed_where_it_writes_continues_when_the_command_is_rerun(tiny_d
     import signal
 
     out = str(tmp_path / "exp")
-    cmd = [sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={tiny_dataset}",
-           f"--output_folder={out}", *TINY, "--number_of_epochs=3"]
-    killed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "RES2NET_SV_KILL_AT": f"{point}:2"})
+    cmd = [
+        sys.executable,
+        "recipes/train.py",
+        "hparams/res2net_am_demo.yaml",
+        f"--data_folder={tiny_dataset}",
+        f"--output_folder={out}",
+        *TINY,
+        "--number_of_epochs=3",
+    ]
+    killed = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RES2NET_SV_KILL_AT": f"{point}:2"},
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     save = os.path.join(out, "save")
     folders = sorted(d for d in os.listdir(save) if d.startswith("CKPT"))
@@ -321,11 +384,24 @@ def test_a_last_batch_of_one_utterance_is_dropped_so_ecapa_batch_norm_trains(tin
     """20 training utterances in batches of 19 leave a last batch of 1, which ECAPA's batch
     norm cannot normalise in training (it raised "Expected more than 1 value per channel" in a
     cross-validation fold): that batch is dropped, with a note, and the epoch counts 19."""
+
     def train_ecapa(out, batch):
-        cmd = [sys.executable, "recipes/train.py", "hparams/ecapa_am_demo.yaml", f"--data_folder={tiny_dataset}",
-               f"--output_folder={out}", "--embedding_dim=16", "--n_features=40", "--crop_seconds=0.3",
-               "--num_workers=0", "--noprogressbar", "--valid_fraction=0.2", "--number_of_epochs=1",
-               "--ecapa_channels=[16,16,16,16,48]", f"--batch_size={batch}"]
+        cmd = [
+            sys.executable,
+            "recipes/train.py",
+            "hparams/ecapa_am_demo.yaml",
+            f"--data_folder={tiny_dataset}",
+            f"--output_folder={out}",
+            "--embedding_dim=16",
+            "--n_features=40",
+            "--crop_seconds=0.3",
+            "--num_workers=0",
+            "--noprogressbar",
+            "--valid_fraction=0.2",
+            "--number_of_epochs=1",
+            "--ecapa_channels=[16,16,16,16,48]",
+            f"--batch_size={batch}",
+        ]
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
     out = str(tmp_path / "exp")
@@ -371,13 +447,23 @@ def test_fine_tuning_starts_from_a_pretrained_encoder_trains_the_head_alone_then
 
 def test_an_encoder_of_another_architecture_is_one_line_naming_the_keys(tiny_dataset, tmp_path):
     pretrained = str(tmp_path / "pretrained")  # 8 stem channels where the recipe below has 4
-    cmd = [sys.executable, "recipes/train.py", "hparams/res2net_am_demo.yaml", f"--data_folder={tiny_dataset}",
-           f"--output_folder={pretrained}", "--number_of_epochs=1", *[a.replace("m_channels=4", "m_channels=8") for a in TINY]]
+    cmd = [
+        sys.executable,
+        "recipes/train.py",
+        "hparams/res2net_am_demo.yaml",
+        f"--data_folder={tiny_dataset}",
+        f"--output_folder={pretrained}",
+        "--number_of_epochs=1",
+        *[a.replace("m_channels=4", "m_channels=8") for a in TINY],
+    ]
     assert subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300).returncode == 0
     run = train(tiny_dataset, str(tmp_path / "other"), f"--init_from={pretrained}", "--debug")
     assert run.returncode != 0
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: {pretrained}/save/CKPT+") and "does not fit this recipe's encoder: shapes differ: " in last
+    assert (
+        last.startswith(f"error: {pretrained}/save/CKPT+")
+        and "does not fit this recipe's encoder: shapes differ: " in last
+    )
     assert "in the file" in last and "in the recipe" in last and "Traceback" not in run.stderr
     run = train(tiny_dataset, str(tmp_path / "none"), f"--init_from={tmp_path}/nowhere", "--debug")
     assert run.returncode != 0 and f"--init_from {tmp_path}/nowhere: no such folder" in run.stderr
@@ -390,7 +476,7 @@ def test_balanced_corpora_draw_every_corpus_equally_and_anew_each_epoch(tiny_dat
     import csv
 
     rows = list(csv.DictReader(open(os.path.join(tiny_dataset, "train.csv"))))
-    for i, row in enumerate(rows):
+    for row in rows:
         row["corpus"] = "small" if row["spk_id"] == "spk3" else "big"
     data = tmp_path / "joint"
     data.mkdir()
