@@ -9,12 +9,20 @@ DATA ?= ../shared/data/dev
 PY = $(shell scripts/ensure_env.sh)
 PYTEST_ARGS ?= -q
 
-.PHONY: env test demo crossval bench bench-encoders bench-metrics ablation seeds learning-curve
+.PHONY: env lint format test demo crossval bench bench-encoders bench-metrics ablation seeds learning-curve
 
 env:
 	@scripts/ensure_env.sh >/dev/null && echo "environment: $$(scripts/ensure_env.sh)"
 
-test: env
+# lint: ruff (pyproject.toml) checks and the ruff format of every file; make format applies it
+lint: env
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: env
+	$(PY) -m ruff format .
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # make demo: prepare -> train Res2Net50-AM and ECAPA-AM with the same small-data recipe

@@ -133,7 +133,10 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
     scores = open(os.path.join(evaluation_folder(experiment), "scores_none.txt")).read().splitlines()
     calibration_cases = {
         "cal_utf16.txt": ("\n".join(scores).encode("utf-16"), "--calibrate_on: "),
-        "cal_targets_only.txt": ("\n".join(line for line in scores if line.split()[2] == "1").encode(), "--calibrate_on: "),
+        "cal_targets_only.txt": (
+            "\n".join(line for line in scores if line.split()[2] == "1").encode(),
+            "--calibrate_on: ",
+        ),
         "cal_bad_line.txt": (b"a b 1\n", "--calibrate_on: "),
     }
     for name, (content, message) in cases.items():
