@@ -8,7 +8,7 @@ those speakers flatters them. Cross-validation spreads the test over all speaker
   cross-validated with the same fold seed see the same folds and the same trials;
 - :func:`write_fold_folder` writes one fold's data folder: ``train.csv`` (every utterance of
   the other speakers), ``test.csv`` and ``trials.txt`` (a balanced trial list among the
-  fold's own speakers, :func:`custom_modules.preparation.make_trials`);
+  fold's own speakers, :func:`custom_modules.data.preparation.make_trials`);
 - :func:`pool_folds` puts the folds' raw cosine scores into one trial list and measures it:
   pooled EER and minDCF with a speaker-level bootstrap over all test speakers of all folds,
   and each fold's own figures. Pooling scores of several models also charges a recipe for
@@ -18,7 +18,7 @@ those speakers flatters them. Cross-validation spreads the test over all speaker
 - :func:`crossval_markdown` and :func:`comparison_markdown` write the tables.
 
 ``recipes/crossval.py`` is the command; it trains and evaluates every fold in-process
-(:func:`custom_modules.training.train`, :func:`custom_modules.evaluation.evaluate`).
+(:func:`custom_modules.training.brain.train`, :func:`custom_modules.evaluation.evaluate`).
 
 Authors: the res2net-sv developers.
 """
@@ -30,12 +30,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from custom_modules.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
-from custom_modules.dataio import read_speaker_csv, write_speaker_csv_if_changed
+from custom_modules.data.dataio import read_speaker_csv, write_speaker_csv_if_changed
+from custom_modules.data.preparation import make_trials, write_trials
 from custom_modules.learning_curve import subset_rows
-from custom_modules.metrics import DEFAULT_P_TARGETS, verification_metrics
-from custom_modules.preparation import make_trials, write_trials
-from custom_modules.scoring import Trial, read_scores
+from custom_modules.scoring.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
+from custom_modules.scoring.metrics import DEFAULT_P_TARGETS, verification_metrics
+from custom_modules.scoring.trials import Trial, read_scores
 
 __all__ = [
     "CrossvalError",

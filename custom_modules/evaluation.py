@@ -22,10 +22,8 @@ from typing import Optional, Tuple
 import numpy as np
 from hyperpyyaml import load_hyperpyyaml
 
-from custom_modules.atomic import OutputError, ensure_writable_folder, staged_outputs, write_json, write_text
-from custom_modules.bootstrap import speaker_bootstrap_trials
-from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
-from custom_modules.checks import (
+from custom_modules.data.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv
+from custom_modules.diagnostics.checks import (
     OVERFITTING_ACCURACY,
     OVERFITTING_MARGIN_POINTS,
     NotApplicable,
@@ -35,8 +33,7 @@ from custom_modules.checks import (
     is_floor_folder,
     read_training_figures,
 )
-from custom_modules.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv
-from custom_modules.embedding import embed_utterances, segment_length
+from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
 from custom_modules.experiment import (
     Experiment,
     ExperimentError,
@@ -46,14 +43,17 @@ from custom_modules.experiment import (
     load_experiment,
     load_pretrained,
 )
-from custom_modules.floor import build_floor_folder
-from custom_modules.floor_check import check_against_floor, training_recipe_facts
-from custom_modules.metrics import equal_error_rate, verification_metrics
-from custom_modules.output_safety import refuse_output_over
-from custom_modules.plots import plot_det, plot_score_histogram
-from custom_modules.provenance import git_commit, timestamp
-from custom_modules.run_lock import FolderBusy, hold_folder_lock
-from custom_modules.scoring import (
+from custom_modules.models.embedding import embed_utterances, segment_length
+from custom_modules.models.floor import build_floor_folder
+from custom_modules.outputs.atomic import OutputError, ensure_writable_folder, staged_outputs, write_json, write_text
+from custom_modules.outputs.output_safety import refuse_output_over
+from custom_modules.outputs.provenance import git_commit, timestamp
+from custom_modules.outputs.run_lock import FolderBusy, hold_folder_lock
+from custom_modules.scoring.bootstrap import speaker_bootstrap_trials
+from custom_modules.scoring.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
+from custom_modules.scoring.metrics import equal_error_rate, verification_metrics
+from custom_modules.scoring.plots import plot_det, plot_score_histogram
+from custom_modules.scoring.trials import (
     NORM_METHODS,
     check_trial_ids,
     cohort_statistics,
@@ -167,7 +167,7 @@ def floor_eer(
     """EER of the no-learning floor system on the same trials, with how it was built, and
     its trial scores.
 
-    :func:`custom_modules.floor.build_floor_folder` with its defaults (20 MFCCs over 40 Mel bins, global mean and std
+    :func:`custom_modules.models.floor.build_floor_folder` with its defaults (20 MFCCs over 40 Mel bins, global mean and std
     of ``<data_folder>/train.csv``) on the experiment's data folder, as the README's floor
     figures were made; the experiment's own training split when the data folder has no
     train.csv; an evenly spaced subset of at most ``FLOOR_MAX_UTTERANCES`` utterances of

@@ -18,9 +18,9 @@ from typing import Any, Dict, NamedTuple, Optional
 
 import torch
 
-from custom_modules.atomic import atomic_path
-from custom_modules.dataio import DataError
-from custom_modules.embedding import EmbeddingExtractor
+from custom_modules.data.dataio import DataError
+from custom_modules.models.embedding import EmbeddingExtractor
+from custom_modules.outputs.atomic import atomic_path
 
 __all__ = [
     "ExperimentError",
@@ -103,7 +103,7 @@ def load_experiment(
         Where to put the extractor.
     trust_model_code : bool
         For a model folder: load its ``hyperparams.yaml`` even when it uses tags beyond the
-        allow-list of :mod:`custom_modules.safe_yaml` (it then runs whatever they call).
+        allow-list of :mod:`custom_modules.export.safe_yaml` (it then runs whatever they call).
     """
     from hyperpyyaml import load_hyperpyyaml
 
@@ -165,11 +165,11 @@ def load_pretrained(
 
     The YAML is code (HyperPyYAML calls what its tags name). Unless ``trust_model_code``,
     it is first read without constructing anything and refused when a tag is not data or
-    ``!new:`` of a known model class (:func:`custom_modules.safe_yaml.check_model_yaml`):
+    ``!new:`` of a known model class (:func:`custom_modules.export.safe_yaml.check_model_yaml`):
     folders exported by this project and SpeechBrain's speaker models pass."""
     from hyperpyyaml import load_hyperpyyaml
 
-    from custom_modules.safe_yaml import UntrustedModelError, check_model_yaml
+    from custom_modules.export.safe_yaml import UntrustedModelError, check_model_yaml
 
     overrides = {"pretrained_path": os.path.abspath(folder), "pretrainer": None}
     yaml_path = os.path.join(folder, "hyperparams.yaml")

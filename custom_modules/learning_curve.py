@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from custom_modules.dataio import resolve_audio_path, write_speaker_csv_if_changed
+from custom_modules.data.dataio import resolve_audio_path, write_speaker_csv_if_changed
 
 __all__ = [
     "MIN_TRAIN_SPEAKERS",
@@ -231,7 +231,7 @@ def subset_rows(rows: Sequence[Row], speakers: Iterable[str], data_folder: str) 
     Parameters
     ----------
     rows : sequence of dict
-        Speaker-CSV rows (:func:`custom_modules.dataio.read_speaker_csv`).
+        Speaker-CSV rows (:func:`custom_modules.data.dataio.read_speaker_csv`).
     speakers : iterable of str
         The speakers to keep.
     data_folder : str
@@ -300,7 +300,7 @@ def write_subset_folder(
     Examples
     --------
     >>> import tempfile
-    >>> from custom_modules.dataio import read_speaker_csv
+    >>> from custom_modules.data.dataio import read_speaker_csv
     >>> rows = [{"ID": f"{s}/{i}", "wav": f"wav/{s}/{i}.wav", "spk_id": s} for s in "abc" for i in range(2)]
     >>> out = write_subset_folder(os.path.join(tempfile.mkdtemp(), "data_2spk"), ["c", "a"], "/data", rows)
     >>> [r["ID"] for r in read_speaker_csv(out["train"])], out["valid"]

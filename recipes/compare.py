@@ -43,14 +43,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from custom_modules.atomic import OutputError, atomic_path, write_json, write_text
-from custom_modules.bootstrap import (
-    paired_speaker_bootstrap,
-    seed_averaged_paired_bootstrap,
-    speaker_bootstrap_trials,
-)
-from custom_modules.checks import WARN, is_floor_folder
-from custom_modules.dataio import DataError, read_speaker_csv
+from custom_modules.data.dataio import DataError, read_speaker_csv
+from custom_modules.diagnostics.checks import WARN, is_floor_folder
+from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
 from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams
 from custom_modules.experiment import (
     RECORD,
@@ -60,13 +55,18 @@ from custom_modules.experiment import (
     is_pretrained_folder,
     load_experiment,
 )
-from custom_modules.floor_check import check_against_floor, training_recipe_facts
-from custom_modules.metrics import verification_metrics
-from custom_modules.model_cost import count_parameters, macs_per_second
-from custom_modules.output_safety import refuse_output_over
-from custom_modules.plots import plot_det
-from custom_modules.provenance import git_commit, hardware, project_path, timestamp
-from custom_modules.scoring import NORM_METHODS, read_scores
+from custom_modules.models.model_cost import count_parameters, macs_per_second
+from custom_modules.outputs.atomic import OutputError, atomic_path, write_json, write_text
+from custom_modules.outputs.output_safety import refuse_output_over
+from custom_modules.outputs.provenance import git_commit, hardware, project_path, timestamp
+from custom_modules.scoring.bootstrap import (
+    paired_speaker_bootstrap,
+    seed_averaged_paired_bootstrap,
+    speaker_bootstrap_trials,
+)
+from custom_modules.scoring.metrics import verification_metrics
+from custom_modules.scoring.plots import plot_det
+from custom_modules.scoring.trials import NORM_METHODS, read_scores
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -298,7 +298,7 @@ def floor_row(folder: str, args) -> Optional[Dict]:
 
 def floor_warnings(rows: List[Dict]) -> List[str]:
     """A line for every system whose EER is above the floor row's: the verdict of
-    :func:`custom_modules.floor_check.check_against_floor` (the rule eval.py applies too)."""
+    :func:`custom_modules.diagnostics.floor_check.check_against_floor` (the rule eval.py applies too)."""
     floor = next((r for r in rows if r["name"] == FLOOR_NAME), None)
     if floor is None:
         return []

@@ -47,7 +47,6 @@ import re
 import sys
 from typing import Dict, List, Optional
 
-from custom_modules.atomic import write_json, write_text
 from custom_modules.crossval import (
     CrossvalError,
     comparison_markdown,
@@ -58,9 +57,9 @@ from custom_modules.crossval import (
     speaker_folds,
     write_fold_folder,
 )
-from custom_modules.dataio import DataError, read_speaker_csv
+from custom_modules.data.dataio import DataError, read_speaker_csv
+from custom_modules.diagnostics.floor_check import training_recipe_facts
 from custom_modules.experiment import file_sha256
-from custom_modules.floor_check import training_recipe_facts
 from custom_modules.learning_curve import (
     RUN_ONLY_OPTIONS,
     LearningCurveError,
@@ -70,9 +69,10 @@ from custom_modules.learning_curve import (
     override_args,
     parse_overrides,
 )
-from custom_modules.metrics import DEFAULT_P_TARGETS
-from custom_modules.provenance import git_commit, project_path, timestamp
-from custom_modules.scoring import Trial
+from custom_modules.outputs.atomic import write_json, write_text
+from custom_modules.outputs.provenance import git_commit, project_path, timestamp
+from custom_modules.scoring.metrics import DEFAULT_P_TARGETS
+from custom_modules.scoring.trials import Trial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -240,7 +240,7 @@ def evaluate_fold(overrides: Dict[str, str], device: str) -> None:
 
 
 def run(argv: Optional[List[str]]) -> None:
-    from custom_modules.training import train
+    from custom_modules.training.brain import train
 
     args, extra = parse_args(argv)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):

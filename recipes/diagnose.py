@@ -40,7 +40,8 @@ import json
 import os
 import sys
 
-from custom_modules.checks import (
+from custom_modules.data.dataio import DataError
+from custom_modules.diagnostics.checks import (
     FAIL,
     OVERFITTING_ACCURACY,
     OVERFITTING_MARGIN_POINTS,
@@ -57,9 +58,8 @@ from custom_modules.checks import (
     run_config_checks,
     training_audio_verdict,
 )
-from custom_modules.dataio import DataError
+from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
 from custom_modules.experiment import checkpoint_epoch
-from custom_modules.floor_check import check_against_floor, training_recipe_facts
 
 
 def parse_probe_options(argv):

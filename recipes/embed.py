@@ -28,10 +28,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from custom_modules.audio_check import audio_warnings
-from custom_modules.dataio import DataError, read_speaker_csv, row_segments
-from custom_modules.embedding import embed_utterances
+from custom_modules.data.audio_check import audio_warnings
+from custom_modules.data.dataio import DataError, read_speaker_csv, row_segments
 from custom_modules.experiment import ExperimentError, load_experiment
+from custom_modules.models.embedding import embed_utterances
 
 AUDIO = (".wav", ".flac")
 Segment = Tuple[str, Optional[int], Optional[int]]

@@ -20,7 +20,7 @@ import json
 import os
 
 from custom_modules.experiment import ExperimentError, load_experiment
-from custom_modules.export import export_experiment
+from custom_modules.export.speechbrain_folder import export_experiment
 
 
 def thresholds_from_results(path: str) -> dict:

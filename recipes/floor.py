@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from custom_modules.dataio import DataError
-from custom_modules.floor import build_floor_folder
+from custom_modules.data.dataio import DataError
+from custom_modules.models.floor import build_floor_folder
 
 
 def main(argv=None) -> None:

@@ -11,7 +11,7 @@ speakers is drawn from the seed, and the k-speaker subset is its first k speaker
 recipes/eval.py does on the same trial list (--trials, default <data_folder>/trials.txt, with
 --test_annotation, default <data_folder>/test.csv; relative paths in it start from
 --data_folder). Every argument this command does not know is passed on to train.py. Training
-and evaluation run in this process (custom_modules/training.py, custom_modules/evaluation.py).
+and evaluation run in this process (custom_modules/training/brain.py, custom_modules/evaluation.py).
 
 Writes (nothing the user made is touched; other files in results/<name>/, e.g. a
 compare.py table, are left alone):
@@ -40,8 +40,7 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
-from custom_modules.atomic import atomic_path, write_json, write_text
-from custom_modules.dataio import DataError, read_speaker_csv
+from custom_modules.data.dataio import DataError, read_speaker_csv
 from custom_modules.experiment import file_sha256
 from custom_modules.learning_curve import (
     RUN_ONLY_OPTIONS,
@@ -62,8 +61,9 @@ from custom_modules.learning_curve import (
     speaker_order,
     write_subset_folder,
 )
-from custom_modules.provenance import git_commit, timestamp
-from custom_modules.scoring import NORM_METHODS
+from custom_modules.outputs.atomic import atomic_path, write_json, write_text
+from custom_modules.outputs.provenance import git_commit, timestamp
+from custom_modules.scoring.trials import NORM_METHODS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,8 +142,8 @@ RESUME_HINT = (
 
 
 def train_step(argv: List[str], what: str) -> None:
-    """Train one subset in this process (custom_modules.training.train, what recipes/train.py runs)."""
-    from custom_modules.training import train
+    """Train one subset in this process (custom_modules.training.brain.train, what recipes/train.py runs)."""
+    from custom_modules.training.brain import train
 
     print("training: recipes/train.py " + " ".join(argv), flush=True)
     try:

@@ -23,7 +23,7 @@ import argparse
 import os
 import sys
 
-from custom_modules.preparation import FORMATS, DataError, PrepareOptions, prepare
+from custom_modules.data.preparation import FORMATS, DataError, PrepareOptions, prepare
 
 
 class _Help(argparse.HelpFormatter):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import sys
 
-from custom_modules.training import train
+from custom_modules.training.brain import train
 
 if __name__ == "__main__":
     train(sys.argv[1:])

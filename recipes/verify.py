@@ -22,11 +22,11 @@ import sys
 
 import numpy as np
 
-from custom_modules.audio_check import audio_warnings
-from custom_modules.dataio import DataError, load_audio
-from custom_modules.embedding import embed_utterances
+from custom_modules.data.audio_check import audio_warnings
+from custom_modules.data.dataio import DataError, load_audio
 from custom_modules.experiment import ExperimentError, load_experiment
-from custom_modules.export import read_model_card
+from custom_modules.export.speechbrain_folder import read_model_card
+from custom_modules.models.embedding import embed_utterances
 
 
 def unit(v: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed, exactness and interval coverage of the speaker-level bootstrap (custom_modules/bootstrap.py).
+"""Speed, exactness and interval coverage of the speaker-level bootstrap (custom_modules/scoring/bootstrap.py).
 
     python scripts/benchmark_bootstrap.py [--resamples 1000] [--output results/benchmark_bootstrap.md]
 
@@ -37,15 +37,15 @@ import numpy as np
 import scipy
 from scipy.stats import norm
 
-from custom_modules.atomic import write_text
-from custom_modules.bootstrap import (
+from custom_modules.outputs.atomic import write_text
+from custom_modules.outputs.provenance import git_commit
+from custom_modules.scoring.bootstrap import (
     _prepare,
     _run,
     speaker_bootstrap,
     weighted_equal_error_rate,
     weighted_min_detection_cost,
 )
-from custom_modules.provenance import git_commit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

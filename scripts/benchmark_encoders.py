@@ -35,8 +35,8 @@ import subprocess
 import sys
 import tempfile
 
-from custom_modules.atomic import write_text
-from custom_modules.provenance import git_commit
+from custom_modules.outputs.atomic import write_text
+from custom_modules.outputs.provenance import git_commit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,7 +53,7 @@ def build(encoder: str, before_path: str | None):
 
         return ECAPA_TDNN(FEATURES, channels=[512, 512, 512, 512, 1536], lin_neurons=192)
     if encoder == "res2net50":
-        from custom_modules.res2net import Res2Net50
+        from custom_modules.models.res2net import Res2Net50
 
         return Res2Net50(input_size=FEATURES, m_channels=16, embedding_dim=512)
     import importlib.util
@@ -112,7 +112,7 @@ def before_module(folder: str) -> str | None:
     """The Res2Net module of BEFORE_COMMIT written into ``folder``, or None without git."""
     try:
         text = subprocess.run(
-            ["git", "show", f"{BEFORE_COMMIT}:custom_modules/res2net.py"],
+            ["git", "show", f"{BEFORE_COMMIT}:custom_modules/models/res2net.py"],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed, peak memory and exactness of the EER / minDCF in custom_modules/metrics.py.
+"""Speed, peak memory and exactness of the EER / minDCF in custom_modules/scoring/metrics.py.
 
     python scripts/benchmark_metrics.py [--sizes 100000 1000000 10000000] [--compare_trials 20000]
 
@@ -36,9 +36,9 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from custom_modules.atomic import write_text
-from custom_modules.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics
-from custom_modules.provenance import git_commit
+from custom_modules.outputs.atomic import write_text
+from custom_modules.outputs.provenance import git_commit
+from custom_modules.scoring.metrics import det_curve, equal_error_rate, min_detection_cost, verification_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -233,19 +233,21 @@ def report(scale_rows: List[Dict[str, object]], comparison: Dict[str, object], s
     import torch
 
     commit = git_commit()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "custom_modules/metrics.py"], cwd=ROOT).returncode
+    dirty = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", "custom_modules/scoring/metrics.py"], cwd=ROOT
+    ).returncode
     theory = 0.5 * math.erfc(D_PRIME / 2 / math.sqrt(2))  # Phi(-d'/2)
     lines = [
         "# EER and minDCF: speed, peak memory and exactness",
         "",
         f"Date {datetime.date.today()}, commit {commit}"
-        f"{' (custom_modules/metrics.py modified in the working tree)' if dirty else ''}, "
+        f"{' (custom_modules/scoring/metrics.py modified in the working tree)' if dirty else ''}, "
         f"CPU {cpu_name()} ({platform.machine()}, {platform.system()}), {os.cpu_count()} logical CPUs "
         f"(os.cpu_count()), Python {platform.python_version()}, NumPy {np.__version__}, "
         f"torch {torch.__version__} ({comparison['torch_threads']} threads), SpeechBrain {speechbrain.__version__}. "
         f"Produced by `python scripts/benchmark_metrics.py` (seed {seed}).",
         "",
-        "## Scaling of `custom_modules/metrics.py`",
+        "## Scaling of `custom_modules/scoring/metrics.py`",
         "",
         f"Synthetic trials, half targets ~ N({D_PRIME:g}, 1), half non-targets ~ N(0, 1), float64 "
         f"(theoretical EER Phi(-1) = {theory:.4f}). *3 calls*: `equal_error_rate` + "

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from custom_modules.provenance import git_commit
+from custom_modules.outputs.provenance import git_commit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,7 +77,7 @@ def loading_row(data: str, batches: int, workers: int) -> dict:
     import torch
     from speechbrain.dataio.batch import PaddedBatch
 
-    from custom_modules.dataio import speaker_datasets
+    from custom_modules.data.dataio import speaker_datasets
 
     out = tempfile.mkdtemp(prefix="loading_")
     sets = speaker_datasets(data, os.path.join(data, "train.csv"), out, crop_seconds=1.0)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from custom_modules.provenance import git_commit
+from custom_modules.outputs.provenance import git_commit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

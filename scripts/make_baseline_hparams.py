@@ -52,11 +52,11 @@ def baseline(source: str, loss: str, size: str) -> str:
         f"# Encoder (SpeechBrain's ECAPA-TDNN)\necapa_channels: {CHANNELS[size]}\nembedding_dim: 192\n",
         text,
     )
-    text = re.sub(r"embedding_model: !new:custom_modules.res2net.Res2Net50\n(    .*\n)+", ENCODER, text)
+    text = re.sub(r"embedding_model: !new:custom_modules.models.res2net.Res2Net50\n(    .*\n)+", ENCODER, text)
     if loss == "aam":
         text = text.replace(
-            "classifier: !new:custom_modules.am_softmax.AMSoftmax",
-            "classifier: !new:custom_modules.am_softmax.AAMSoftmax",
+            "classifier: !new:custom_modules.models.am_softmax.AMSoftmax",
+            "classifier: !new:custom_modules.models.am_softmax.AAMSoftmax",
         )
         text = text.replace("# AM-Softmax. num_classes", "# AAM-Softmax. num_classes")
     return name, text

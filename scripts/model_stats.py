@@ -15,7 +15,7 @@ import argparse
 
 import torch.nn as nn
 
-from custom_modules.model_cost import count_parameters, macs_per_second
+from custom_modules.models.model_cost import count_parameters, macs_per_second
 
 
 def describe(name: str, model: nn.Module, features: int) -> str:
@@ -38,7 +38,7 @@ def main() -> None:
             hparams = load_hyperpyyaml(fin)
         print(describe(f"{args.hparams}:{args.key}", hparams[args.key], hparams.get("n_features", args.features)))
         return
-    from custom_modules.res2net import Res2Net50
+    from custom_modules.models.res2net import Res2Net50
 
     for m in (16, 32, 64):
         print(describe(f"Res2Net50 m_channels={m}, 80 fbank, emb 512", Res2Net50(80, m_channels=m), args.features))

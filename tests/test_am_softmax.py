@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from custom_modules.am_softmax import AMSoftmax, MarginSchedule, minimum_scale
+from custom_modules.models.am_softmax import AMSoftmax, MarginSchedule, minimum_scale
 
 
 def reference_loss(x, weight, y, m, s):
@@ -162,7 +162,7 @@ def test_minimum_scale_matches_closed_form_and_reaches_target():
 def test_aam_softmax_equals_speechbrain_additive_angular_margin(batch, m):
     from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 
-    from custom_modules.am_softmax import AAMSoftmax
+    from custom_modules.models.am_softmax import AAMSoftmax
 
     x, y = batch
     head = AAMSoftmax(16, 7, margin=m, scale=30.0)

@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
-from custom_modules.augmentation import (
+from custom_modules.data.augmentation import (
     BabbleNoise,
     FeatureMasking,
     SpeedPerturbSpeakers,
@@ -457,7 +457,7 @@ def test_random_batch_crop_longer_than_batch_is_a_no_op_and_bad_range():
 
 
 def test_crop_to_shortest_cuts_every_item_to_a_slice_of_its_own_valid_samples():
-    from custom_modules.augmentation import crop_to_shortest
+    from custom_modules.data.augmentation import crop_to_shortest
 
     torch.manual_seed(0)
     counts = [1000, 900, 1111, 950]
@@ -474,7 +474,7 @@ def test_crop_to_shortest_cuts_every_item_to_a_slice_of_its_own_valid_samples():
 
 
 def test_training_augmentation_with_equal_lengths_leaves_no_padding():
-    from custom_modules.augmentation import SpeedPerturbSpeakers, TrainingAugmentation
+    from custom_modules.data.augmentation import SpeedPerturbSpeakers, TrainingAugmentation
 
     labels = torch.tensor([0, 1, 2, 3] * 4)
     unequal = TrainingAugmentation(16000, speed_perturb=SpeedPerturbSpeakers(16000, 4))
@@ -490,7 +490,7 @@ def test_training_augmentation_with_equal_lengths_leaves_no_padding():
 
 
 def test_length_step_rounds_the_common_length_down_to_the_grid():
-    from custom_modules.augmentation import SpeedPerturbSpeakers, TrainingAugmentation, crop_to_shortest
+    from custom_modules.data.augmentation import SpeedPerturbSpeakers, TrainingAugmentation, crop_to_shortest
 
     wavs = torch.randn(3, 5000)
     lens = torch.tensor([1.0, 0.9, 0.75])  # shortest: 3750 samples

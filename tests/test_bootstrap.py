@@ -1,8 +1,8 @@
-"""Tests of custom_modules.bootstrap.
+"""Tests of custom_modules.scoring.bootstrap.
 
 The fast engine (one sort, block sums by sparse products, expansion of a few blocks) is
 checked against the plain weighted metrics (a full cumulative sum per resample), and those
-against custom_modules.metrics on the trial list in which each trial is repeated ``weight``
+against custom_modules.scoring.metrics on the trial list in which each trial is repeated ``weight``
 times. Statistical behaviour: coverage of the true EER of a generating model with speaker
 effects, narrowing with more speakers, warnings for degenerate lists, and the paired test.
 """
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-import custom_modules.bootstrap as bootstrap
-from custom_modules.bootstrap import (
+import custom_modules.scoring.bootstrap as bootstrap
+from custom_modules.scoring.bootstrap import (
     paired_speaker_bootstrap,
     seed_averaged_paired_bootstrap,
     speaker_bootstrap,
@@ -24,8 +24,8 @@ from custom_modules.bootstrap import (
     weighted_equal_error_rate,
     weighted_min_detection_cost,
 )
-from custom_modules.metrics import equal_error_rate, min_detection_cost
-from custom_modules.scoring import Trial
+from custom_modules.scoring.metrics import equal_error_rate, min_detection_cost
+from custom_modules.scoring.trials import Trial
 
 P_TARGETS = (0.01, 0.05, 0.5)
 

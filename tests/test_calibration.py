@@ -1,10 +1,10 @@
-"""Tests of custom_modules.calibration against independent references.
+"""Tests of custom_modules.scoring.calibration against independent references.
 
 - Cllr of exactly calibrated Gaussian LLRs against its expectation by numerical integration.
 - PAV against a brute-force O(n^2) isotonic regression (the min-max formula of the fitted
   values, which shares no code with the pool-adjacent-violators algorithm).
 - min Cllr against a loop-based PAV on grouped scores, and its invariances.
-- Actual DCF against minDCF from custom_modules.metrics, and linear calibration's effect on
+- Actual DCF against minDCF from custom_modules.scoring.metrics, and linear calibration's effect on
   Cllr (lower) and EER (unchanged).
 """
 
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from custom_modules.calibration import (
+from custom_modules.scoring.calibration import (
     LinearCalibration,
     actual_dcf,
     cllr,
@@ -23,7 +23,7 @@ from custom_modules.calibration import (
     pav,
     pav_llrs,
 )
-from custom_modules.metrics import equal_error_rate, min_detection_cost
+from custom_modules.scoring.metrics import equal_error_rate, min_detection_cost
 
 
 # --------------------------------------------------------------------------- references

@@ -1,10 +1,10 @@
-"""custom_modules.channels_last against PyTorch's own operations, in float64."""
+"""custom_modules.models.channels_last against PyTorch's own operations, in float64."""
 
 import pytest
 import torch
 import torch.nn as nn
 
-from custom_modules.channels_last import NarrowBatchNorm2d, cat_channels
+from custom_modules.models.channels_last import NarrowBatchNorm2d, cat_channels
 
 CL = torch.channels_last
 
@@ -47,7 +47,7 @@ def test_narrow_batch_norm_matches_batch_norm2d_over_steps(momentum, affine):
 
 
 def test_narrow_batch_norm_hands_other_inputs_to_the_native_kernel(monkeypatch):
-    import custom_modules.channels_last as module
+    import custom_modules.models.channels_last as module
 
     calls = []
     original = module._NarrowBatchNormTrain.apply

@@ -8,9 +8,9 @@ import sys
 import pytest
 from conftest import evaluation_folder
 
-from custom_modules.bootstrap import speaker_bootstrap_trials
-from custom_modules.metrics import equal_error_rate
-from custom_modules.scoring import read_scores
+from custom_modules.scoring.bootstrap import speaker_bootstrap_trials
+from custom_modules.scoring.metrics import equal_error_rate
+from custom_modules.scoring.trials import read_scores
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMON = [

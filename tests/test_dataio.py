@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from custom_modules.dataio import (
+from custom_modules.data.dataio import (
     DataError,
     count_speakers,
     crop_or_repeat,
@@ -127,8 +127,8 @@ def test_diagnose_and_training_split_a_prepared_folder_the_same_way(tmp_path):
     """A recipes/prepare.py folder (train.csv 50 rows, valid.csv 10): training used valid.csv
     and all 50 training rows while diagnose's preflight split 10% off train.csv (45 / 5).
     Both now go through dataio.resolve_splits."""
-    from custom_modules.checks import read_data_rows
-    from custom_modules.dataio import speaker_datasets
+    from custom_modules.data.dataio import speaker_datasets
+    from custom_modules.diagnostics.checks import read_data_rows
 
     folder = tmp_path / "prepared"
     folder.mkdir()
@@ -163,7 +163,7 @@ def test_label_encoder_and_split_files_are_written_atomically(tiny_dataset, tmp_
     rerun builds them afresh instead of reading a truncated file (issue 17)."""
     from speechbrain.dataio.encoder import CategoricalEncoder
 
-    import custom_modules.atomic as atomic
+    import custom_modules.outputs.atomic as atomic
 
     out = str(tmp_path / "exp")
     csv = os.path.join(tiny_dataset, "train.csv")

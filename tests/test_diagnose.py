@@ -1,4 +1,4 @@
-"""custom_modules/checks.py and recipes/diagnose.py: each failure built on tiny data, a healthy run passes;
+"""custom_modules/diagnostics/checks.py and recipes/diagnose.py: each failure built on tiny data, a healthy run passes;
 the speaker overfitting check of an evaluated experiment on hand-written metrics and results files.
 
 Models are tiny (m_channels=4, 16-dim embeddings, 40 fbanks, 0.3 s crops); the probes take a
@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from conftest import write_synthetic_speakers
 
-from custom_modules.am_softmax import AMSoftmax, AMSoftmaxOutput, minimum_scale
-from custom_modules.checks import (
+from custom_modules.diagnostics.checks import (
     FAIL,
     PASS,
     WARN,
@@ -43,6 +42,7 @@ from custom_modules.checks import (
     read_final_accuracies,
     read_training_figures,
 )
+from custom_modules.models.am_softmax import AMSoftmax, AMSoftmaxOutput, minimum_scale
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"m_channels": 4, "embedding_dim": 16, "n_features": 40, "crop_seconds": 0.3, "batch_size": 4, "num_workers": 0}
@@ -423,7 +423,7 @@ def test_speaker_overfitting_message_names_speakers_figures_and_remedies():
         "additive noise",
         "babble",
         "reverberation",
-        "custom_modules/augmentation.py",
+        "custom_modules/data/augmentation.py",
         "hparams/res2net_am_smalldata.yaml",
         "EER on held-out validation speakers",
         "stop early",
@@ -482,7 +482,7 @@ def write_evaluated_experiment(folder, epochs, speakers=16, num_classes=None, sy
             handle,
         )
     with open(os.path.join(folder, "hyperparams.yaml"), "w") as handle:
-        handle.write("embedding_model: !new:custom_modules.res2net.Res2Net50\n")
+        handle.write("embedding_model: !new:custom_modules.models.res2net.Res2Net50\n")
     results = {
         "experiment": os.path.abspath(folder),
         "trials": "/data/trials.txt",
@@ -515,7 +515,7 @@ def test_training_figures_from_metrics_jsonl_and_experiment_json(tmp_path):
         read_training_figures(folder)  # a pretrained or exported model folder
     floor = tmp_path / "floor"
     floor.mkdir()
-    (floor / "hyperparams.yaml").write_text("embedding_model: !new:custom_modules.floor.CepstralStatistics\n")
+    (floor / "hyperparams.yaml").write_text("embedding_model: !new:custom_modules.models.floor.CepstralStatistics\n")
     with pytest.raises(NotApplicable, match="floor system itself"):
         read_training_figures(str(floor))
 
@@ -551,7 +551,7 @@ def test_cli_evaluated_runs_the_overfitting_check_from_results_json(tmp_path, ca
 
 
 def test_worse_than_the_floor_is_strictly_above_it():
-    from custom_modules.floor_check import check_against_floor
+    from custom_modules.diagnostics.floor_check import check_against_floor
 
     assert check_against_floor(0.2157, 0.2157).status == "PASS"  # equal is not worse
     assert check_against_floor(0.2156, 0.2157).status == "PASS"
@@ -563,7 +563,7 @@ def test_worse_than_the_floor_is_strictly_above_it():
 
 
 def test_worse_than_the_floor_names_the_likely_causes_and_the_fix():
-    from custom_modules.floor_check import check_against_floor
+    from custom_modules.diagnostics.floor_check import check_against_floor
 
     v = check_against_floor(0.3033, 0.2157, epochs=4, recipe="res2net_am_demo", augmented=False)
     assert v.name == "worse than no learning" and v.status == "WARN"
@@ -587,14 +587,14 @@ def test_worse_than_the_floor_names_the_likely_causes_and_the_fix():
 
 
 def test_training_recipe_facts_read_the_hparams_without_executing_them(tmp_path):
-    from custom_modules.floor_check import training_recipe_facts
+    from custom_modules.diagnostics.floor_check import training_recipe_facts
 
     folder = str(tmp_path)
     marker = tmp_path / "executed"
     with open(os.path.join(folder, "hyperparams.yaml"), "w") as handle:
         handle.write(
             f"experiment_name: res2net_am_smalldata\nrun: !apply:os.mkdir ['{marker}']\n"
-            "augmentation: !new:custom_modules.augmentation.TrainingAugmentation\n"
+            "augmentation: !new:custom_modules.data.augmentation.TrainingAugmentation\n"
         )
     assert training_recipe_facts(folder) == {"epochs": None, "recipe": None, "augmented": None}  # no metrics.jsonl
     with open(os.path.join(folder, "metrics.jsonl"), "w") as handle:

@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 from speechbrain.processing.features import InputNormalization
 
-from custom_modules.embedding import EmbeddingExtractor, embed_utterances, frame_lengths, pad_batch
-from custom_modules.features import SpeakerFeatures
-from custom_modules.res2net import Res2Net50
+from custom_modules.models.embedding import EmbeddingExtractor, embed_utterances, frame_lengths, pad_batch
+from custom_modules.models.features import SpeakerFeatures
+from custom_modules.models.res2net import Res2Net50
 
 
 @pytest.fixture

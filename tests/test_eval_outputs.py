@@ -140,7 +140,7 @@ def test_outputs_on_folders_a_command_only_reads_are_refused(tiny_experiment, tm
     import subprocess
     import sys
 
-    from custom_modules.atomic import OutputError
+    from custom_modules.outputs.atomic import OutputError
 
     data, experiment = tiny_experiment
     recipe = evaluation

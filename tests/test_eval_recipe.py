@@ -12,9 +12,9 @@ from conftest import evaluation_folder
 from hyperpyyaml import load_hyperpyyaml
 
 from custom_modules import evaluation
-from custom_modules.floor import build_floor_folder
-from custom_modules.metrics import equal_error_rate, min_detection_cost
-from custom_modules.scoring import parse_trials
+from custom_modules.models.floor import build_floor_folder
+from custom_modules.scoring.metrics import equal_error_rate, min_detection_cost
+from custom_modules.scoring.trials import parse_trials
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
@@ -170,8 +170,8 @@ def test_eval_refuses_unscoreable_trial_lists_before_writing_anything(tiny_exper
 
 
 def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
-    from custom_modules.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
-    from custom_modules.scoring import read_scores
+    from custom_modules.scoring.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
+    from custom_modules.scoring.trials import read_scores
 
     data, experiment = tiny_experiment
     calibrate_on = os.path.join(evaluation_folder(experiment), "scores_none.txt")
@@ -209,7 +209,7 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
 
 def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_experiment):
     """Fast: only reads the evaluation that the shared tiny_experiment fixture already ran."""
-    from custom_modules.checks import check_speaker_overfitting, format_verdict
+    from custom_modules.diagnostics.checks import check_speaker_overfitting, format_verdict
 
     data, experiment = tiny_experiment
     out = evaluation_folder(experiment)
@@ -239,9 +239,9 @@ def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_expe
 def test_eval_flags_a_system_worse_than_the_floor_and_keeps_the_floor_scores(tiny_experiment):
     """Fast: reads the evaluation of the shared tiny_experiment fixture. The floor's trial
     scores are written beside the model's; the verdict is the one check_against_floor gives."""
-    from custom_modules.checks import format_verdict
-    from custom_modules.floor_check import check_against_floor
-    from custom_modules.scoring import read_scores
+    from custom_modules.diagnostics.checks import format_verdict
+    from custom_modules.diagnostics.floor_check import check_against_floor
+    from custom_modules.scoring.trials import read_scores
 
     data, experiment = tiny_experiment
     out = evaluation_folder(experiment)

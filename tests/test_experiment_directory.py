@@ -5,8 +5,8 @@ import os
 import pytest
 import speechbrain as sb
 
-import custom_modules.atomic as atomic
-from custom_modules.experiment_directory import create_experiment_directory
+import custom_modules.outputs.atomic as atomic
+from custom_modules.outputs.experiment_directory import create_experiment_directory
 
 YAML = "seed: 3\nlr: 0.001\noutput_folder: !ref results/<seed>\nsizes: [1, 2]\n"
 

@@ -179,7 +179,7 @@ def test_calibrated_interface_decides_with_the_stored_threshold_not_0_25(exporte
     files = {i: os.path.join(data, "test_audio", "wav", i[1:] + ".wav") for pair in pairs for i in pair}
     script = f"""
 import json
-from custom_modules.interface import CalibratedSpeakerRecognition
+from custom_modules.export.interface import CalibratedSpeakerRecognition
 from speechbrain.inference.speaker import SpeakerRecognition
 calibrated = CalibratedSpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / "s1")!r})
 plain = SpeakerRecognition.from_hparams(source={model!r}, savedir={str(tmp_path / "s2")!r})

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import torch
 
-from custom_modules.floor import CepstralStatistics
+from custom_modules.models.floor import CepstralStatistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from custom_modules.dataio import DataError, count_speakers, hold_out_speakers
-from custom_modules.heldout import pairwise_eer
-from custom_modules.metrics import equal_error_rate
+from custom_modules.data.dataio import DataError, count_speakers, hold_out_speakers
+from custom_modules.scoring.heldout import pairwise_eer
+from custom_modules.scoring.metrics import equal_error_rate
 
 
 def rows(speakers="abcdefgh", per=4):

@@ -14,7 +14,7 @@ import sys
 import pytest
 from conftest import ROOT, TINY_TRAIN
 
-from custom_modules.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv
+from custom_modules.data.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv
 from custom_modules.learning_curve import (
     LearningCurveError,
     build_report,

@@ -1,4 +1,4 @@
-"""Tests of custom_modules.metrics against independent, loop-based references.
+"""Tests of custom_modules.scoring.metrics against independent, loop-based references.
 
 The references below recompute every operating point by brute force (accept if
 ``score >= t`` for each distinct score and ``+inf``) and interpolate the EER with
@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-import custom_modules.metrics as metrics
-from custom_modules.metrics import (
+import custom_modules.scoring.metrics as metrics
+from custom_modules.scoring.metrics import (
     DCFResult,
     EERResult,
     det_curve,

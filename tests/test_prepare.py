@@ -1,4 +1,4 @@
-"""recipes/prepare.py and custom_modules/preparation.py: sources, validation, splits, trials, atomic output.
+"""recipes/prepare.py and custom_modules/data/preparation.py: sources, validation, splits, trials, atomic output.
 
 Tiny audio written on the fly (0.2 s files); everything runs in-process except two CLI runs.
 """
@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 from conftest import DEV_DATA, ROOT, write_synthetic_speakers
 
-from custom_modules.dataio import DataError, read_speaker_csv
-from custom_modules.preparation import (
+from custom_modules.data.dataio import DataError, read_speaker_csv
+from custom_modules.data.preparation import (
     CSV_COLUMNS,
     PreparationError,
     PrepareOptions,
@@ -24,7 +24,7 @@ from custom_modules.preparation import (
     make_trials,
     prepare,
 )
-from custom_modules.scoring import check_trial_ids, parse_trials
+from custom_modules.scoring.trials import check_trial_ids, parse_trials
 
 RATE = 16000
 _rng = np.random.default_rng(123)
@@ -375,7 +375,7 @@ def test_output_is_atomic_and_never_overwritten_without_flag(tmp_path):
         run(tmp_path / "src", tmp_path / "src" / "prepared", test_speakers=0)
     # an output that cannot be created is refused before any audio is read
     (tmp_path / "a_file").write_text("not a folder")
-    import custom_modules.preparation as preparation
+    import custom_modules.data.preparation as preparation
 
     reads = []
     originals = {name: getattr(preparation.sf, name) for name in ("info", "read", "SoundFile")}

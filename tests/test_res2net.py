@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from custom_modules.res2net import (
+from custom_modules.models.res2net import (
     AttentiveStatisticsPooling,
     Res2Net50,
     Res2NetBottleneck,
@@ -140,7 +140,7 @@ def test_channels_last_layout_computes_the_same_function():
 
 
 def test_a_batch_without_padding_skips_every_mask(monkeypatch):
-    import custom_modules.res2net as res2net
+    import custom_modules.models.res2net as res2net
 
     masked = []
     original = res2net._masked

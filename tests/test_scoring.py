@@ -1,4 +1,4 @@
-"""Tests of custom_modules.scoring against independent, loop-based references.
+"""Tests of custom_modules.scoring.trials against independent, loop-based references.
 
 The references recompute every cosine with ``np.dot`` and norms, and for every trial score
 its enrol and test embeddings against each cohort embedding one by one (sorting them for
@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-import custom_modules.scoring as scoring
-from custom_modules.scoring import (
+import custom_modules.scoring.trials as scoring
+from custom_modules.scoring.trials import (
     NORM_METHODS,
     Trial,
     TrialCounts,

@@ -128,10 +128,10 @@ def test_heldout_speakers_drive_checkpoint_selection(tiny_dataset, tmp_path):
 
     import numpy as np
 
-    from custom_modules.dataio import row_segments
-    from custom_modules.embedding import embed_utterances
+    from custom_modules.data.dataio import row_segments
     from custom_modules.experiment import load_experiment
-    from custom_modules.heldout import pairwise_eer
+    from custom_modules.models.embedding import embed_utterances
+    from custom_modules.scoring.heldout import pairwise_eer
 
     out = str(tmp_path / "exp")
     run = train(tiny_dataset, out, "--valid_speakers=2", "--number_of_epochs=2")
@@ -242,7 +242,7 @@ def test_one_run_per_output_folder_and_the_lock_dies_with_its_holder(tiny_datase
             sys.executable,
             "-c",
             "import sys, time; "
-            "from custom_modules.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[1]); "
+            "from custom_modules.outputs.run_lock import hold_folder_lock; hold_folder_lock(sys.argv[1]); "
             "print('held', flush=True); time.sleep(120)",
             out,
         ],

@@ -24,12 +24,12 @@ __all__ = ["MODEL_FOLDER_CALLABLES", "UntrustedModelError", "disallowed_tags", "
 
 MODEL_FOLDER_CALLABLES = frozenset(
     {
-        # this project's exports (custom_modules/export.py)
-        "custom_modules.features.SpeakerFeatures",
-        "custom_modules.res2net.Res2Net50",
-        "custom_modules.res2net.Res2NetSpeakerEncoder",
-        "custom_modules.floor.CepstralStatistics",  # the no-learning floor (recipes/floor.py)
-        "custom_modules.floor.NoNormalization",
+        # this project's exports (custom_modules/export/speechbrain_folder.py)
+        "custom_modules.models.features.SpeakerFeatures",
+        "custom_modules.models.res2net.Res2Net50",
+        "custom_modules.models.res2net.Res2NetSpeakerEncoder",
+        "custom_modules.models.floor.CepstralStatistics",  # the no-learning floor (recipes/floor.py)
+        "custom_modules.models.floor.NoNormalization",
         "speechbrain.processing.features.InputNormalization",
         "speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN",
         "speechbrain.utils.parameter_transfer.Pretrainer",
@@ -114,7 +114,7 @@ def check_model_yaml(text: str, source: str) -> None:
     >>> check_model_yaml("x: !apply:os.system [rm -rf ~]\\n", "model/hyperparams.yaml")
     Traceback (most recent call last):
     ...
-    custom_modules.safe_yaml.UntrustedModelError: model/hyperparams.yaml line 1: !apply:os.system would run code while loading; this project loads model folders only when every tag is data or !new: of a known model class. Load it only if you trust who made it: --trust_model_code (eval: trust_model_code: True)
+    custom_modules.export.safe_yaml.UntrustedModelError: model/hyperparams.yaml line 1: !apply:os.system would run code while loading; this project loads model folders only when every tag is data or !new: of a known model class. Load it only if you trust who made it: --trust_model_code (eval: trust_model_code: True)
     """
     found = disallowed_tags(text)
     if found:

@@ -24,8 +24,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from custom_modules.data.preparation import is_inside, publish_folder
 from custom_modules.experiment import Experiment
-from custom_modules.preparation import is_inside, publish_folder
 
 __all__ = ["INFERENCE_KEYS", "export_experiment", "read_model_card"]
 
@@ -129,12 +129,12 @@ def export_experiment(
         )
         text = _inference_yaml(os.path.join(experiment.folder, "hyperparams.yaml"), header)
         thresholds = (extra_card or {}).get("thresholds")
-        if thresholds:  # plain data: custom_modules.interface.CalibratedSpeakerRecognition decides with it
+        if thresholds:  # plain data: custom_modules.export.interface.CalibratedSpeakerRecognition decides with it
             verification = {"thresholds": thresholds, "calibration": calibration}
             text += (
                 "\n# Decision thresholds on raw cosine scores (measured on the named trial lists) and the\n"
                 "# calibration score -> log-likelihood ratio, for CalibratedSpeakerRecognition\n"
-                "# (custom_modules/interface.py); SpeechBrain's SpeakerRecognition ignores them and\n"
+                "# (custom_modules/export/interface.py); SpeechBrain's SpeakerRecognition ignores them and\n"
                 "# decides at a cosine of 0.25.\n"
                 f"verification: {json.dumps(verification)}\n"
             )

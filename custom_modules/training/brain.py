@@ -28,25 +28,25 @@ from hyperpyyaml import load_hyperpyyaml
 from torch.nn import SyncBatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
-from custom_modules.allocator import bound_onednn_cache, peak_resident_gib
-from custom_modules.atomic import OutputError
-from custom_modules.augmentation import random_batch_crop
-from custom_modules.checkpoints import (
+from custom_modules.data.augmentation import random_batch_crop
+from custom_modules.data.dataio import DataError, effective_valid_annotation, read_speaker_csv, speaker_datasets
+from custom_modules.data.sampling import balanced_corpus_sampler, corpus_of_rows
+from custom_modules.diagnostics.checks import FAIL, WARN, format_verdict, preflight
+from custom_modules.experiment import write_experiment_record
+from custom_modules.models.allocator import bound_onednn_cache, peak_resident_gib
+from custom_modules.models.embedding import EmbeddingExtractor, compute_embeddings
+from custom_modules.outputs.atomic import OutputError
+from custom_modules.outputs.experiment_directory import create_experiment_directory
+from custom_modules.outputs.output_safety import refuse_output_over
+from custom_modules.outputs.run_lock import FolderBusy, hold_folder_lock
+from custom_modules.scoring.heldout import embed_heldout, pairwise_eer
+from custom_modules.training.checkpoints import (
     drop_records_after,
     foreign_checkpoint_reason,
     save_files_atomically,
     set_aside_incomplete,
 )
-from custom_modules.checks import FAIL, WARN, format_verdict, preflight
-from custom_modules.dataio import DataError, effective_valid_annotation, read_speaker_csv, speaker_datasets
-from custom_modules.embedding import EmbeddingExtractor, compute_embeddings
-from custom_modules.experiment import write_experiment_record
-from custom_modules.experiment_directory import create_experiment_directory
-from custom_modules.heldout import embed_heldout, pairwise_eer
-from custom_modules.init_from import InitError, load_encoder_state, pretrained_files
-from custom_modules.output_safety import refuse_output_over
-from custom_modules.run_lock import FolderBusy, hold_folder_lock
-from custom_modules.sampling import balanced_corpus_sampler, corpus_of_rows
+from custom_modules.training.init_from import InitError, load_encoder_state, pretrained_files
 
 
 def parameter_digest(modules: torch.nn.ModuleDict) -> str:

@@ -5,7 +5,7 @@ run, overrides applied), a copy of the calling script and ``env.log`` with plain
 run killed while it writes them leaves a truncated ``hyperparams.yaml``, which eval and
 export read back to rebuild the model. :func:`create_experiment_directory` writes the same
 files, with the same contents, under temporary names renamed into place
-(:mod:`custom_modules.atomic`), then sets up logging as SpeechBrain does. ``log.txt`` stays
+(:mod:`custom_modules.outputs.atomic`), then sets up logging as SpeechBrain does. ``log.txt`` stays
 an append-only log: a kill can cut its last line, never rewrite earlier ones.
 
 Authors: the res2net-sv developers.
@@ -22,7 +22,7 @@ from typing import Any
 import speechbrain as sb
 from hyperpyyaml import resolve_references
 
-from custom_modules.atomic import write_text
+from custom_modules.outputs.atomic import write_text
 
 __all__ = ["create_experiment_directory", "resolved_hparams_text"]
 

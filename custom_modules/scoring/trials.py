@@ -63,7 +63,7 @@ from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from custom_modules.atomic import atomic_path
+from custom_modules.outputs.atomic import atomic_path
 
 __all__ = [
     "Trial",

@@ -435,7 +435,7 @@ def check_scale_margin(
     """Scale too small to reach ``target_probability``; margin or ``s*m`` that saturate the loss.
 
     Bound: ``s >= (C-1)/C * ln((C-1) P / (1-P)) / (1 - m (C-1)/C)``
-    (:func:`custom_modules.am_softmax.minimum_scale`). Saturation rule: at the start every
+    (:func:`custom_modules.models.am_softmax.minimum_scale`). Saturation rule: at the start every
     cosine is about 0, so the target posterior is about ``exp(-s*m) / (C-1)``; with
     ``s*m >= 20`` (posterior below 2e-9 / (C-1)) every sample starts deep in the saturated
     region and training often stalls unless the margin is warmed up. A margin no scale can
@@ -450,7 +450,7 @@ def check_scale_margin(
     >>> check_scale_margin(64, 0.35, 16).status, check_scale_margin(64, 0.35, 16, warmup=True).status
     ('WARN', 'PASS')
     """
-    from custom_modules.am_softmax import minimum_scale
+    from custom_modules.models.am_softmax import minimum_scale
 
     name = "scale/margin"
     scale, margin, c = float(scale), float(margin), int(num_classes)
@@ -751,11 +751,12 @@ def check_embedding_collapse(
 
 OVERFITTING_MARGIN_POINTS = 2.0  # EER within this many points of the floor's (or worse)...
 OVERFITTING_ACCURACY = 0.9  # ...while the closed-set accuracy is above this: WARN
-FLOOR_MARKER = "custom_modules.floor.CepstralStatistics"  # in a floor system's hyperparams.yaml
+# in a floor system's hyperparams.yaml (floors written before the modules were grouped name the old path)
+FLOOR_MARKERS = ("custom_modules.models.floor.CepstralStatistics", "custom_modules.floor.CepstralStatistics")
 OVERFITTING_REMEDIES = (
     "add variety, not epochs: speed perturbation (0.9x/1.1x copies as new speakers), random crops "
     "shorter than the utterance, time/frequency masking, additive noise, babble and reverberation "
-    "(custom_modules/augmentation.py, hparams/res2net_am_smalldata.yaml); select the model by EER on "
+    "(custom_modules/data/augmentation.py, hparams/res2net_am_smalldata.yaml); select the model by EER on "
     "held-out validation speakers and stop early, not by closed-set accuracy; AS-norm score "
     "normalisation (recipes/eval.py --score_norm=as); more training speakers (recipes/learning_curve.py "
     "measures EER against their number)"
@@ -782,7 +783,7 @@ def check_speaker_overfitting(
 
     The closed-set accuracy is the evaluated epoch's validation accuracy (held-out utterances
     of the training speakers) when there is one, else the training accuracy; both are
-    reported. The floor (:mod:`custom_modules.floor`: cepstral mean + std, cosine) is what
+    reported. The floor (:mod:`custom_modules.models.floor`: cepstral mean + std, cosine) is what
     a system gets without learning anything; a model within a few points of it has learned
     little that generalises to unseen speakers, however well it classifies its own.
 
@@ -942,7 +943,8 @@ def is_floor_folder(folder: str) -> bool:
     if not os.path.isfile(path):
         return False
     with open(path) as handle:
-        return FLOOR_MARKER in handle.read()
+        text = handle.read()
+        return any(marker in text for marker in FLOOR_MARKERS)
 
 
 def read_training_figures(folder: str, epoch: Optional[int] = None) -> Dict[str, Any]:
@@ -961,7 +963,7 @@ def read_training_figures(folder: str, epoch: Optional[int] = None) -> Dict[str,
         :class:`NotApplicable` (with the reason) for the floor system itself, a pretrained
         model folder (no ``metrics.jsonl``), or a run without a finished epoch.
     """
-    from custom_modules.dataio import DataError, read_speaker_csv
+    from custom_modules.data.dataio import DataError, read_speaker_csv
     from custom_modules.experiment import RECORD
 
     if is_floor_folder(folder):
@@ -1013,7 +1015,7 @@ def utterance_seconds(
     if unknown:
         import soundfile as sf
 
-        from custom_modules.dataio import resolve_audio_path
+        from custom_modules.data.dataio import resolve_audio_path
 
         step = max(1, len(unknown) // max_files)
         for row in unknown[::step][:max_files]:
@@ -1063,11 +1065,11 @@ class DataRows(NamedTuple):
 def read_data_rows(hparams: dict) -> DataRows:
     """Read the training CSV (and validation/test CSVs) and split them as the recipe does.
 
-    Splits: :func:`custom_modules.dataio.resolve_splits`, the function train.py uses (a prepared
+    Splits: :func:`custom_modules.data.dataio.resolve_splits`, the function train.py uses (a prepared
     folder's valid.csv included). Test: ``test_annotation`` if set, else
     ``<data_folder>/test.csv`` if it exists. Raises ``DataError`` for unreadable CSVs.
     """
-    from custom_modules.dataio import read_speaker_csv, resolve_splits
+    from custom_modules.data.dataio import read_speaker_csv, resolve_splits
 
     train_csv = hparams["train_annotation"]
     train, valid, _, valid_source = resolve_splits(
@@ -1114,7 +1116,7 @@ def _head_settings(hparams: dict):
         warmup = schedule.end_epoch > schedule.start_epoch
     else:
         warmup = float(hparams.get("margin_warmup_end", 0) or 0) > float(hparams.get("margin_warmup_start", 0) or 0)
-    from custom_modules.am_softmax import AMSoftmax
+    from custom_modules.models.am_softmax import AMSoftmax
 
     counts = True if isinstance(head, AMSoftmax) else None
     return num_classes, scale, margin, warmup, counts
@@ -1185,9 +1187,9 @@ def run_config_checks(
 
 def training_audio_verdict(hparams: dict) -> Verdict:
     """The ``audio`` verdict over the CSVs a run trains and validates on (every row's file
-    read once: :mod:`custom_modules.audio_check`)."""
-    from custom_modules.audio_check import audio_verdict
-    from custom_modules.dataio import effective_valid_annotation
+    read once: :mod:`custom_modules.data.audio_check`)."""
+    from custom_modules.data.audio_check import audio_verdict
+    from custom_modules.data.dataio import effective_valid_annotation
 
     valid_csv = effective_valid_annotation(hparams.get("valid_annotation"), hparams.get("data_folder"))
     csvs = [hparams["train_annotation"]] + ([valid_csv] if valid_csv else [])
@@ -1198,7 +1200,7 @@ def preflight(hparams: dict) -> List[Verdict]:
     """The config and data checks for the start of ``recipes/train.py``: reads the CSVs
     named by the hparams (and ``<output_folder>/label_encoder.txt`` when resuming), runs
     no model; a CSV that cannot be read gives one FAIL verdict named ``data``."""
-    from custom_modules.dataio import DataError
+    from custom_modules.data.dataio import DataError
 
     try:
         rows = read_data_rows(hparams)
@@ -1300,8 +1302,8 @@ def probe_training(
     import torch
     import torch.nn.functional as F
 
-    from custom_modules.dataio import read_crop, resolve_audio_path
-    from custom_modules.embedding import compute_embeddings
+    from custom_modules.data.dataio import read_crop, resolve_audio_path
+    from custom_modules.models.embedding import compute_embeddings
 
     started = time.time()
     say = log or (lambda message: None)

@@ -3,7 +3,7 @@
 Closed-set accuracy on the training speakers reaches 100% long before the embeddings
 generalise (16 training speakers are memorised, not learned from), so it cannot pick
 the epoch to keep. ``recipes/train.py`` with ``valid_speakers: N`` sets N whole speakers
-apart (:func:`custom_modules.dataio.hold_out_speakers`), embeds their utterances after
+apart (:func:`custom_modules.data.dataio.hold_out_speakers`), embeds their utterances after
 every epoch and scores **all pairs** of them with the cosine: the EER of those trials
 drives checkpoint selection (``checkpoint: auto`` in ``hparams/eval.yaml``) and early
 stopping (SpeechBrain's ``EpochCounterWithStopper``).
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from custom_modules.metrics import equal_error_rate
+from custom_modules.scoring.metrics import equal_error_rate
 
 __all__ = ["PairwiseEER", "pairwise_eer", "embed_heldout"]
 

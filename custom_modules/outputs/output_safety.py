@@ -5,7 +5,7 @@ contain or lie inside an experiment or data folder the command was not asked to 
 ``recipes/eval.py`` its output against the data folder (and an explicit one against the
 experiment, whose own ``eval/`` is where it writes by default) and ``recipes/compare.py``
 its results folder against every experiment and data folder it reads. ``recipes/export.py``
-has its own stricter rule (:func:`custom_modules.export.check_export_output`).
+has its own stricter rule (:func:`custom_modules.export.speechbrain_folder.check_export_output`).
 
 Authors: the res2net-sv developers.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from typing import Iterable, Mapping, Optional
 
-from custom_modules.atomic import OutputError
-from custom_modules.preparation import is_inside
+from custom_modules.data.preparation import is_inside
+from custom_modules.outputs.atomic import OutputError
 
 __all__ = ["refuse_output_over"]
 
@@ -35,7 +35,7 @@ def refuse_output_over(
     >>> refuse_output_over("data/dev/out", {"the data folder": "data/dev"}, "--output_folder")
     Traceback (most recent call last):
     ...
-    custom_modules.atomic.OutputError: --output_folder data/dev/out lies inside the data folder data/dev, which this command only reads; choose an output elsewhere
+    custom_modules.outputs.atomic.OutputError: --output_folder data/dev/out lies inside the data folder data/dev, which this command only reads; choose an output elsewhere
     """
     allowed = set(inside_allowed)
     for what, folder in protected.items():

@@ -138,7 +138,7 @@ def drop_records_after(metrics_file: str, epoch: int) -> int:
     """
     import json
 
-    from custom_modules.atomic import write_text
+    from custom_modules.outputs.atomic import write_text
 
     if not os.path.isfile(metrics_file):
         return 0
@@ -177,7 +177,7 @@ def save_files_atomically(checkpointer) -> None:
     """
     from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS, get_default_hook
 
-    from custom_modules.atomic import atomic_path
+    from custom_modules.outputs.atomic import atomic_path
 
     def atomic(hook):
         def save(obj, path):

@@ -9,7 +9,7 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from custom_modules.metrics import det_curve, equal_error_rate
+from custom_modules.scoring.metrics import det_curve, equal_error_rate
 
 __all__ = ["plot_det", "plot_score_histogram"]
 

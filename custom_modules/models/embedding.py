@@ -75,8 +75,8 @@ class EmbeddingExtractor(nn.Module):
 
     Example
     -------
-    >>> from custom_modules.features import SpeakerFeatures
-    >>> from custom_modules.res2net import Res2Net50
+    >>> from custom_modules.models.features import SpeakerFeatures
+    >>> from custom_modules.models.res2net import Res2Net50
     >>> from speechbrain.processing.features import InputNormalization
     >>> extractor = EmbeddingExtractor(SpeakerFeatures("fbank", 40),
     ...     InputNormalization(norm_type="sentence", std_norm=False),
@@ -117,7 +117,7 @@ def segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
     if stop is None:
         import soundfile as sf
 
-        from custom_modules.dataio import DataError
+        from custom_modules.data.dataio import DataError
 
         try:
             stop = sf.info(path).frames
@@ -169,7 +169,7 @@ def embed_utterances(
     piece), which bounds the memory. The length-aware encoder makes the result independent
     of the batching. None for ``max_seconds`` or ``batch_seconds`` lifts that bound.
     """
-    from custom_modules.dataio import load_audio
+    from custom_modules.data.dataio import load_audio
 
     max_samples = int(max_seconds * sample_rate) if max_seconds else None
     budget = int(batch_seconds * sample_rate) if batch_seconds else None

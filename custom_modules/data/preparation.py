@@ -57,9 +57,15 @@ from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional
 import numpy as np
 import soundfile as sf
 
-from custom_modules.atomic import atomic_path
-from custom_modules.dataio import DataError, read_speaker_csv, resolve_audio_path, split_train_valid, write_speaker_csv
-from custom_modules.scoring import Trial, check_trial_ids, parse_trials
+from custom_modules.data.dataio import (
+    DataError,
+    read_speaker_csv,
+    resolve_audio_path,
+    split_train_valid,
+    write_speaker_csv,
+)
+from custom_modules.outputs.atomic import atomic_path
+from custom_modules.scoring.trials import Trial, check_trial_ids, parse_trials
 
 __all__ = [
     "FORMATS",

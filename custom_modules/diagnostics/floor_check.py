@@ -1,6 +1,6 @@
 """Worse than learning nothing: a trained system whose EER is above the no-learning floor's.
 
-The floor (:mod:`custom_modules.floor`: cepstral mean + std per utterance, cosine) is what
+The floor (:mod:`custom_modules.models.floor`: cepstral mean + std per utterance, cosine) is what
 a system scores without learning anything about voices. A trained model above it on the
 same trials has learned less than that, whatever its closed-set accuracy says; on few
 training speakers the usual causes are too few epochs, no augmentation, or a recipe made
@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
-from custom_modules.checks import PASS, WARN, Verdict
+from custom_modules.diagnostics.checks import PASS, WARN, Verdict
 
 __all__ = ["check_against_floor", "training_recipe_facts", "FLOOR_CHECK_NAME"]
 

@@ -1,0 +1,1 @@
+"""Data: CSVs and audio pipelines, preparation of corpora, augmentation, sampling, audio checks."""

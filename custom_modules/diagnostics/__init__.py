@@ -1,0 +1,1 @@
+"""Diagnostics: configuration verdicts, the training probe, the overfitting and floor checks."""

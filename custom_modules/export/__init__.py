@@ -1,0 +1,1 @@
+"""Export: the SpeechBrain model folder, its calibrated interface, safe loading of model folders."""

@@ -1,0 +1,1 @@
+"""Outputs: atomic writes, output-folder safety, run locks, provenance, experiment folders."""

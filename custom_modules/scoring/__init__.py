@@ -1,0 +1,1 @@
+"""Scoring: trial lists and scores, EER/minDCF, bootstrap intervals, calibration, plots."""

@@ -1,0 +1,1 @@
+"""Training: the SpeakerBrain loop and train(), checkpoints, initialisation, LR schedules."""
