@@ -23,17 +23,16 @@ import numpy as np
 from hyperpyyaml import load_hyperpyyaml
 
 from custom_modules.data.dataio import DataError, read_speaker_csv, row_segments, write_speaker_csv
-from custom_modules.diagnostics.checks import (
+from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
+from custom_modules.diagnostics.overfitting import (
     OVERFITTING_ACCURACY,
     OVERFITTING_MARGIN_POINTS,
     NotApplicable,
-    Verdict,
     check_speaker_overfitting,
-    format_verdict,
     is_floor_folder,
     read_training_figures,
 )
-from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
+from custom_modules.diagnostics.verdicts import Verdict, format_verdict
 from custom_modules.experiment import (
     Experiment,
     ExperimentError,
@@ -42,29 +41,21 @@ from custom_modules.experiment import (
     file_sha256,
     load_experiment,
     load_pretrained,
+    trials_digest,
 )
 from custom_modules.models.embedding import embed_utterances, segment_length
 from custom_modules.models.floor import build_floor_folder
 from custom_modules.outputs.atomic import OutputError, ensure_writable_folder, staged_outputs, write_json, write_text
 from custom_modules.outputs.output_safety import refuse_output_over
-from custom_modules.outputs.provenance import git_commit, timestamp
+from custom_modules.outputs.provenance import PROJECT_ROOT, git_commit, timestamp
 from custom_modules.outputs.run_lock import FolderBusy, hold_folder_lock
 from custom_modules.scoring.bootstrap import speaker_bootstrap_trials
 from custom_modules.scoring.calibration import actual_dcf, cllr, fit_linear_calibration, min_cllr
+from custom_modules.scoring.cosine import cosine_trial_scores
 from custom_modules.scoring.metrics import equal_error_rate, verification_metrics
+from custom_modules.scoring.normalisation import NORM_METHODS, cohort_statistics, normalise_scores, speaker_mean_cohort
 from custom_modules.scoring.plots import plot_det, plot_score_histogram
-from custom_modules.scoring.trials import (
-    NORM_METHODS,
-    check_trial_ids,
-    cohort_statistics,
-    cosine_trial_scores,
-    normalise_scores,
-    parse_trials,
-    read_scores,
-    require_scoreable,
-    speaker_mean_cohort,
-    write_scores,
-)
+from custom_modules.scoring.trials import check_trial_ids, parse_trials, read_scores, require_scoreable, write_scores
 
 EVALUATION_ERRORS = (DataError, ExperimentError, FolderBusy, OutputError, ValueError)
 """What :func:`evaluate` raises for input the user can fix (the message names it); the
@@ -108,8 +99,9 @@ def resolve_settings(hparams: dict, record: dict) -> dict:
     if hparams["cohort"] not in ("speakers", "utterances"):
         raise SystemExit(f"error: cohort must be 'speakers' or 'utterances', got {hparams['cohort']!r}")
     settings["norms"] = norms
+    settings["trials_sha256"] = trials_digest(settings["trials"])  # hashed once: folder name and results
     settings["output_folder"] = hparams["output_folder"] or default_eval_folder(
-        hparams["experiment"], settings["trials"]
+        hparams["experiment"], settings["trials"], settings["trials_sha256"]
     )
     return settings
 
@@ -416,41 +408,32 @@ def evaluate(hparams: dict, device: str) -> dict:
     return results
 
 
-def _evaluate_into(
-    stage: str, hparams: dict, device: str, experiment, settings: dict, trials, by_id, calibration_set
-) -> Tuple[dict, str]:
-    """Embed, score, normalise and measure, every output written into ``stage`` (which the
-    caller moves into the output folder once all of them are written)."""
-    needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
-    rows = [by_id[i] for i in needed]
-    speaker_map = {i: by_id[i]["spk_id"] for i in needed}  # bootstrap speakers: the CSV's spk_id, never ID text
-    overlap = training_overlap(experiment, rows, settings["data_folder"])
-    embeddings, timing = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
-    index = {utt: row for row, utt in enumerate(needed)}
-    np.savez(os.path.join(stage, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
-
-    raw = cosine_trial_scores(trials, embeddings, index)
-    labels = np.array([t.label for t in trials])
+def _normalised_scores(experiment, hparams: dict, device: str, settings: dict, trials, embeddings, index, raw):
+    """The raw cosine scores and each normalisation asked for (cohort: the training speakers'
+    embeddings); returns ``({norm: scores}, cohort description or None)``."""
     scores = {"none": raw}
-    cohort_info = None
-    if any(n != "none" for n in settings["norms"]):
-        train_rows = read_speaker_csv(experiment.record["train_csv"])
-        cohort_emb, _ = embed_rows(
-            experiment, train_rows, experiment.record["data_folder"], hparams, device, "cohort utterances"
-        )
-        if hparams["cohort"] == "speakers":
-            cohort_emb, _ = speaker_mean_cohort(cohort_emb, [r["spk_id"] for r in train_rows])
-        top_k = min(int(hparams["top_k"]), len(cohort_emb))
-        full = cohort_statistics(embeddings, cohort_emb, None)
-        top = cohort_statistics(embeddings, cohort_emb, top_k)
-        for norm in settings["norms"]:
-            if norm != "none":
-                mean, std = top if norm == "as" else full
-                scores[norm] = normalise_scores(raw, trials, index, mean, std, norm)
-        cohort_info = {"kind": hparams["cohort"], "size": int(len(cohort_emb)), "top_k": top_k}
-
-    systems = {}
+    if all(n == "none" for n in settings["norms"]):
+        return scores, None
+    train_rows = read_speaker_csv(experiment.record["train_csv"])
+    cohort_emb, _ = embed_rows(
+        experiment, train_rows, experiment.record["data_folder"], hparams, device, "cohort utterances"
+    )
+    if hparams["cohort"] == "speakers":
+        cohort_emb, _ = speaker_mean_cohort(cohort_emb, [r["spk_id"] for r in train_rows])
+    top_k = min(int(hparams["top_k"]), len(cohort_emb))
+    full = cohort_statistics(embeddings, cohort_emb, None)
+    top = cohort_statistics(embeddings, cohort_emb, top_k)
     for norm in settings["norms"]:
+        if norm != "none":
+            mean, std = top if norm == "as" else full
+            scores[norm] = normalise_scores(raw, trials, index, mean, std, norm)
+    return scores, {"kind": hparams["cohort"], "size": int(len(cohort_emb)), "top_k": top_k}
+
+
+def _measure_systems(stage: str, hparams: dict, norms, trials, scores: dict, labels, speaker_map) -> dict:
+    """Each system's scores file, EER/minDCF/min Cllr and (when asked) speaker-bootstrap intervals."""
+    systems = {}
+    for norm in norms:
         s = scores[norm]
         write_scores(os.path.join(stage, f"scores_{norm}.txt"), trials, s)
         systems[norm] = verification_metrics(s[labels == 1], s[labels == 0], p_targets=tuple(hparams["p_targets"]))
@@ -464,56 +447,17 @@ def _evaluate_into(
                 seed=0,
                 speaker_map=speaker_map,
             )
-    floor, floor_scores, why_no_floor = no_learning_floor(
-        experiment, trials, rows, index, labels, settings["data_folder"], hparams, device
-    )
-    if floor_scores is not None:  # compare.py makes the floor a row of its table from these
-        write_scores(os.path.join(stage, FLOOR_SCORES), trials, floor_scores)
-        floor["scores_file"] = FLOOR_SCORES
-    raw_eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer  # both checks judge the raw cosine
-    overfitting = speaker_overfitting(hparams, experiment, raw_eer, floor, why_no_floor)
-    below_floor = floor_comparison(hparams, raw_eer, floor, why_no_floor)
-    calibration = None
-    if calibration_set is not None:
-        calibration = calibrate(hparams, raw, labels, *calibration_set)
-        write_json(os.path.join(stage, "calibration.json"), calibration)
-    headline = settings["norms"][0]
-    commit = git_commit()
-    results = {
-        "experiment": os.path.abspath(hparams["experiment"]),
-        "checkpoint": experiment.checkpoint,
-        "trials": os.path.abspath(settings["trials"]),
-        "trials_sha256": file_sha256(settings["trials"]),
-        "test_annotation": os.path.abspath(settings["test_annotation"]),
-        "test_annotation_sha256": file_sha256(settings["test_annotation"]),
-        "n_target": int((labels == 1).sum()),
-        "n_nontarget": int((labels == 0).sum()),
-        "p_targets": list(hparams["p_targets"]),
-        "headline": headline,
-        "systems": systems,
-        "cohort": cohort_info,
-        "calibration": calibration,
-        "floor": floor,
-        "speaker_overfitting": overfitting,
-        "floor_comparison": below_floor,
-        "training_overlap": overlap,
-        "embedding": {
-            **timing,
-            "utterances": len(needed),
-            "device": device,
-            "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9),
-        },
-        "date": timestamp(),
-        "commit": commit,
-    }
-    write_json(os.path.join(stage, "results.json"), results)
-    summary = summary_markdown(results)
-    write_text(os.path.join(stage, "summary.md"), summary)
+    return systems
+
+
+def _plots(stage: str, hparams: dict, norms, scores: dict, labels, systems: dict) -> None:
+    """det.png (every system) and score_hist.png (the headline system, its EER threshold)."""
     plot_det(
-        {n: (scores[n][labels == 1], scores[n][labels == 0]) for n in settings["norms"]},
+        {n: (scores[n][labels == 1], scores[n][labels == 0]) for n in norms},
         os.path.join(stage, "det.png"),
         title=experiment_name(hparams["experiment"]),
     )
+    headline = norms[0]
     s = scores[headline]
     plot_score_histogram(
         s[labels == 1],
@@ -522,10 +466,70 @@ def _evaluate_into(
         threshold=systems[headline]["eer_threshold"],
         title=f"scores ({headline})",
     )
+
+
+def _evaluate_into(
+    stage: str, hparams: dict, device: str, experiment, settings: dict, trials, by_id, calibration_set
+) -> Tuple[dict, str]:
+    """Embed, score, normalise and measure, every output written into ``stage`` (which the
+    caller moves into the output folder once all of them are written)."""
+    needed = sorted({t.enrol for t in trials} | {t.test for t in trials})
+    rows = [by_id[i] for i in needed]
+    speaker_map = {i: by_id[i]["spk_id"] for i in needed}  # bootstrap speakers: the CSV's spk_id, never ID text
+    overlap = training_overlap(experiment, rows, settings["data_folder"])
+    embeddings, timing = embed_rows(experiment, rows, settings["data_folder"], hparams, device, "trial utterances")
+    index = {utt: row for row, utt in enumerate(needed)}
+    np.savez(os.path.join(stage, "embeddings.npz"), ids=np.array(needed), embeddings=embeddings)
+    raw = cosine_trial_scores(trials, embeddings, index)
+    labels = np.array([t.label for t in trials])
+    scores, cohort_info = _normalised_scores(experiment, hparams, device, settings, trials, embeddings, index, raw)
+    systems = _measure_systems(stage, hparams, settings["norms"], trials, scores, labels, speaker_map)
+    floor, floor_scores, why_no_floor = no_learning_floor(
+        experiment, trials, rows, index, labels, settings["data_folder"], hparams, device
+    )
+    if floor_scores is not None:  # compare.py makes the floor a row of its table from these
+        write_scores(os.path.join(stage, FLOOR_SCORES), trials, floor_scores)
+        floor["scores_file"] = FLOOR_SCORES
+    raw_eer = equal_error_rate(raw[labels == 1], raw[labels == 0]).eer  # both checks judge the raw cosine
+    calibration = None
+    if calibration_set is not None:
+        calibration = calibrate(hparams, raw, labels, *calibration_set)
+        write_json(os.path.join(stage, "calibration.json"), calibration)
+    results = {
+        "experiment": os.path.abspath(hparams["experiment"]),
+        "checkpoint": experiment.checkpoint,
+        "trials": os.path.abspath(settings["trials"]),
+        "trials_sha256": settings["trials_sha256"],
+        "test_annotation": os.path.abspath(settings["test_annotation"]),
+        "test_annotation_sha256": file_sha256(settings["test_annotation"]),
+        "n_target": int((labels == 1).sum()),
+        "n_nontarget": int((labels == 0).sum()),
+        "p_targets": list(hparams["p_targets"]),
+        "headline": settings["norms"][0],
+        "systems": systems,
+        "cohort": cohort_info,
+        "calibration": calibration,
+        "floor": floor,
+        "speaker_overfitting": speaker_overfitting(hparams, experiment, raw_eer, floor, why_no_floor),
+        "floor_comparison": floor_comparison(hparams, raw_eer, floor, why_no_floor),
+        "training_overlap": overlap,
+        "embedding": {
+            **timing,
+            "utterances": len(needed),
+            "device": device,
+            "audio_seconds_per_second": timing["audio_seconds"] / max(timing["seconds"], 1e-9),
+        },
+        "date": timestamp(),
+        "commit": git_commit(),
+    }
+    write_json(os.path.join(stage, "results.json"), results)
+    summary = summary_markdown(results)
+    write_text(os.path.join(stage, "summary.md"), summary)
+    _plots(stage, hparams, settings["norms"], scores, labels, systems)
     return results, summary
 
 
-DEFAULT_EVAL_HPARAMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "hparams", "eval.yaml")
+DEFAULT_EVAL_HPARAMS = os.path.join(PROJECT_ROOT, "hparams", "eval.yaml")
 
 
 def load_eval_hparams(overrides: Optional[dict] = None, hparams_file: str = DEFAULT_EVAL_HPARAMS) -> dict:

@@ -32,6 +32,7 @@ __all__ = [
     "default_eval_folder",
     "eval_folder_name",
     "file_sha256",
+    "trials_digest",
     "checkpoint_epoch",
 ]
 
@@ -59,7 +60,8 @@ def write_experiment_record(folder: str, **fields: Any) -> str:
     return path
 
 
-CHECKPOINT_CHOICES = ("auto", "last", "best", "eer")
+CHECKPOINT_CHOICES = ("auto", "last", "best", "heldout_eer", "eer")  # eer: the old name of heldout_eer
+HELDOUT_KEYS = ("heldout_eer", "valid_eer")  # the checkpoint meta key; valid_eer in runs made before
 
 
 def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
@@ -67,14 +69,17 @@ def _latest_or_best_checkpoint(save_folder: str, which: str) -> str:
     from speechbrain.utils.checkpoints import Checkpointer
 
     checkpointer = Checkpointer(save_folder)
-    with_eer = [c for c in checkpointer.list_checkpoints() if "valid_eer" in c.meta]
-    if which == "eer" and not with_eer:
+    which = "heldout_eer" if which == "eer" else which
+    listed = checkpointer.list_checkpoints()
+    key = next((k for k in HELDOUT_KEYS if any(k in c.meta for c in listed)), None)
+    with_eer = [c for c in listed if key in c.meta]
+    if which == "heldout_eer" and not with_eer:
         raise ExperimentError(
             f"{save_folder}: no checkpoint records a held-out EER (the run had valid_speakers: 0); "
             f"use checkpoint=auto, last or best"
         )
-    if which == "eer" or (which == "auto" and with_eer):
-        found = checkpointer.find_checkpoint(min_key="valid_eer")
+    if which == "heldout_eer" or (which == "auto" and with_eer):
+        found = checkpointer.find_checkpoint(min_key=key)
     elif which == "best":
         found = checkpointer.find_checkpoint(max_key="valid_acc")
     else:
@@ -231,24 +236,31 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def eval_folder_name(trials: str) -> str:
-    """An evaluation's folder name, keyed by its trial list: the file's stem and the first 10
-    hex digits of the sha256 of its content (``trials-1a2b3c4d5e``). Another list, or the
-    same file edited, gets another folder; results of one list never overwrite another's."""
+def trials_digest(trials: str) -> str:
+    """The sha256 of a trial list's content; :class:`DataError` naming the file when it is missing."""
     if not os.path.isfile(trials):
         raise DataError(
             f"{trials}: trial list not found; pass --trials=<file> "
             "(lines '<1|0> <enrol utterance ID> <test utterance ID>')"
         )
+    return file_sha256(trials)
+
+
+def eval_folder_name(trials: str, digest: Optional[str] = None) -> str:
+    """An evaluation's folder name, keyed by its trial list: the file's stem and the first 10
+    hex digits of the sha256 of its content (``trials-1a2b3c4d5e``; ``digest`` when the caller
+    has it already). Another list, or the same file edited, gets another folder; results of one
+    list never overwrite another's."""
+    digest = digest or trials_digest(trials)
     stem = os.path.splitext(os.path.basename(trials))[0]
-    return f"{stem}-{file_sha256(trials)[:10]}"
+    return f"{stem}-{digest[:10]}"
 
 
-def default_eval_folder(folder: str, trials: str) -> str:
+def default_eval_folder(folder: str, trials: str, digest: Optional[str] = None) -> str:
     """Where recipes/eval.py writes the evaluation of ``trials``: ``<folder>/eval/<name>``
     (:func:`eval_folder_name`) inside a training output folder, or, for a pretrained model
     folder (which belongs to its user), under ``exp/pretrained/<model name>/eval/<name>``."""
-    name = eval_folder_name(trials)
+    name = eval_folder_name(trials, digest)
     if is_pretrained_folder(folder):
         model = os.path.basename(os.path.normpath(os.path.abspath(folder)))
         return os.path.join("exp", "pretrained", model, "eval", name)

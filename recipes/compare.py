@@ -44,8 +44,9 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from custom_modules.data.dataio import DataError, read_speaker_csv
-from custom_modules.diagnostics.checks import WARN, is_floor_folder
 from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
+from custom_modules.diagnostics.overfitting import is_floor_folder
+from custom_modules.diagnostics.verdicts import WARN
 from custom_modules.evaluation import EVALUATION_ERRORS, evaluate, load_eval_hparams
 from custom_modules.experiment import (
     RECORD,
@@ -65,8 +66,9 @@ from custom_modules.scoring.bootstrap import (
     speaker_bootstrap_trials,
 )
 from custom_modules.scoring.metrics import verification_metrics
+from custom_modules.scoring.normalisation import NORM_METHODS
 from custom_modules.scoring.plots import plot_det
-from custom_modules.scoring.trials import NORM_METHODS, read_scores
+from custom_modules.scoring.trials import read_scores
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

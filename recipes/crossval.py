@@ -60,19 +60,19 @@ from custom_modules.crossval import (
 from custom_modules.data.dataio import DataError, read_speaker_csv
 from custom_modules.diagnostics.floor_check import training_recipe_facts
 from custom_modules.experiment import file_sha256
-from custom_modules.learning_curve import (
+from custom_modules.learning_curve import LearningCurveError
+from custom_modules.outputs.atomic import write_json, write_text
+from custom_modules.outputs.provenance import git_commit, project_path, timestamp
+from custom_modules.scoring.metrics import DEFAULT_P_TARGETS
+from custom_modules.scoring.trials import Trial
+from custom_modules.train_overrides import (
     RUN_ONLY_OPTIONS,
-    LearningCurveError,
     check_train_overrides,
     configuration_differences,
     hparams_seed,
     override_args,
     parse_overrides,
 )
-from custom_modules.outputs.atomic import write_json, write_text
-from custom_modules.outputs.provenance import git_commit, project_path, timestamp
-from custom_modules.scoring.metrics import DEFAULT_P_TARGETS
-from custom_modules.scoring.trials import Trial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -41,24 +41,22 @@ import os
 import sys
 
 from custom_modules.data.dataio import DataError
-from custom_modules.diagnostics.checks import (
-    FAIL,
+from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
+from custom_modules.diagnostics.overfitting import (
     OVERFITTING_ACCURACY,
     OVERFITTING_MARGIN_POINTS,
     NotApplicable,
-    Verdict,
     check_speaker_overfitting,
-    exit_code,
-    format_table,
-    probe_checks,
-    probe_training,
+    read_training_figures,
+)
+from custom_modules.diagnostics.preflight import (
     read_data_rows,
     read_label_map,
-    read_training_figures,
     run_config_checks,
     training_audio_verdict,
 )
-from custom_modules.diagnostics.floor_check import check_against_floor, training_recipe_facts
+from custom_modules.diagnostics.probe import probe_checks, probe_training
+from custom_modules.diagnostics.verdicts import FAIL, Verdict, exit_code, format_table
 from custom_modules.experiment import checkpoint_epoch
 
 

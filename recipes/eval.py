@@ -17,7 +17,7 @@
    det.png, score_hist.png, embeddings.npz. All are written to a staging folder first and
    moved into place together, results.json last: a failed or killed run leaves the previous
    results as they were and no partial file.
-5. Speaker overfitting check (custom_modules/diagnostics/checks.py): the no-learning floor system
+5. Speaker overfitting check (custom_modules/diagnostics/overfitting.py): the no-learning floor system
    (recipes/floor.py with its defaults: 20 MFCCs, the data folder's train.csv) is
    built and scored on the same trials (seconds), and a closed-set accuracy (of the evaluated checkpoint's epoch) above
    90% with a raw-cosine EER within 2 points of the floor's (or worse) gives WARN "speaker

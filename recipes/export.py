@@ -19,7 +19,7 @@ import argparse
 import json
 import os
 
-from custom_modules.experiment import ExperimentError, load_experiment
+from custom_modules.experiment import CHECKPOINT_CHOICES, ExperimentError, load_experiment
 from custom_modules.export.speechbrain_folder import export_experiment
 
 
@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", required=True, help="a recipes/train.py output folder")
     parser.add_argument("--output", required=True, help="the model folder to write")
-    parser.add_argument("--checkpoint", default="auto", choices=["auto", "last", "best", "eer"])
+    parser.add_argument("--checkpoint", default="auto", choices=CHECKPOINT_CHOICES)
     parser.add_argument("--calibration", help="a calibration.json (from recipes/eval.py --calibrate_on) to store")
     parser.add_argument(
         "--eval_results",

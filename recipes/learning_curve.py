@@ -38,32 +38,31 @@ import argparse
 import json
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from custom_modules.data.dataio import DataError, read_speaker_csv
 from custom_modules.experiment import file_sha256
 from custom_modules.learning_curve import (
-    RUN_ONLY_OPTIONS,
     LearningCurveError,
-    build_report,
-    check_no_heldout_speakers,
     check_speaker_counts,
-    check_train_overrides,
-    configuration_differences,
-    curve_markdown,
-    curve_point,
-    hparams_seed,
     nested_subsets,
-    override_args,
-    parse_overrides,
     parse_speaker_counts,
-    plot_learning_curve,
     speaker_order,
     write_subset_folder,
 )
+from custom_modules.learning_curve_report import build_report, curve_markdown, curve_point, plot_learning_curve
 from custom_modules.outputs.atomic import atomic_path, write_json, write_text
 from custom_modules.outputs.provenance import git_commit, timestamp
-from custom_modules.scoring.trials import NORM_METHODS
+from custom_modules.scoring.normalisation import NORM_METHODS
+from custom_modules.train_overrides import (
+    RUN_ONLY_OPTIONS,
+    check_no_heldout_speakers,
+    check_train_overrides,
+    configuration_differences,
+    hparams_seed,
+    override_args,
+    parse_overrides,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,8 +174,22 @@ def finished(results_path: str, score_norm: str) -> bool:
         return score_norm in json.load(handle).get("systems", {})
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    args, extra = parse_args(argv)
+class CurveInputs(NamedTuple):
+    """What the command reads before anything is trained: paths, seed, rows, speaker order."""
+
+    data_folder: str
+    trials: str
+    test_csv: str
+    valid_path: str
+    seed: int
+    train_rows: List[Dict[str, str]]
+    valid_rows: Optional[List[Dict[str, str]]]
+    test_rows: List[Dict[str, str]]
+    order: List[str]
+
+
+def parse_command(args: argparse.Namespace, extra: List[str]) -> Tuple[List[int], Dict[str, Optional[str]]]:
+    """The speaker counts and train.py overrides, with --name and the hparams file checked."""
     try:
         counts = parse_speaker_counts(args.speakers)
         overrides = parse_overrides(extra)
@@ -187,6 +200,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(f"error: --name {args.name!r}: use a plain folder name (letters, digits, _ . -)")
     if not os.path.isfile(args.hparams):
         raise SystemExit(f"error: hparams file {args.hparams!r} not found (e.g. hparams/res2net_am_demo.yaml)")
+    return counts, overrides
+
+
+def read_inputs(args: argparse.Namespace, counts: List[int], overrides: Dict[str, Optional[str]]) -> CurveInputs:
+    """Check the data folder, trials and test CSV, find the seed and draw the speaker order."""
     with open(args.hparams) as handle:
         hparams_text = handle.read()
     data_folder = os.path.abspath(args.data_folder)
@@ -213,38 +231,48 @@ def main(argv: Optional[List[str]] = None) -> None:
         check_speaker_counts(counts, len(order))
     except (LearningCurveError, DataError) as error:
         raise SystemExit(f"error: {error}") from None
+    return CurveInputs(data_folder, trials, test_csv, valid_path, seed, train_rows, valid_rows, test_rows, order)
 
-    config = {
+
+def curve_configuration(args: argparse.Namespace, inputs: CurveInputs, overrides: Dict[str, Optional[str]]) -> Dict:
+    """What defines the curve (not the counts): a rerun with another configuration is refused."""
+    return {
         "hparams_file": os.path.abspath(args.hparams),
         "hparams_sha256": file_sha256(args.hparams),
-        "data_folder": data_folder,
-        "valid_csv": valid_path if valid_rows is not None else None,
-        "seed": seed,
-        "speaker_order": order,
+        "data_folder": inputs.data_folder,
+        "valid_csv": inputs.valid_path if inputs.valid_rows is not None else None,
+        "seed": inputs.seed,
+        "speaker_order": inputs.order,
         "train_args": override_args({k: v for k, v in overrides.items() if k not in RUN_ONLY_OPTIONS + ("seed",)}),
-        "trials": trials,
-        "test_annotation": test_csv,
+        "trials": inputs.trials,
+        "test_annotation": inputs.test_csv,
         "score_norm": args.score_norm,
     }
-    exp_folder = os.path.join(os.path.abspath(args.exp_root), args.name)
-    results_folder = os.path.join(os.path.abspath(args.output_root), args.name)
-    config_path = os.path.join(exp_folder, CONFIG_FILE)
-    check_previous(config, config_path, results_folder)
-    os.makedirs(exp_folder, exist_ok=True)
-    write_json(config_path, config)
 
+
+def run_subsets(
+    args: argparse.Namespace,
+    inputs: CurveInputs,
+    overrides: Dict[str, Optional[str]],
+    counts: List[int],
+    exp_folder: str,
+) -> List[Dict]:
+    """Train and evaluate every subset not finished already; one curve point per subset."""
+    seed, trials = inputs.seed, inputs.trials
     train_args = override_args({**overrides, "seed": str(seed)})
     stem = os.path.splitext(os.path.basename(trials))[0]
     norms = ",".join(dict.fromkeys(["none", args.score_norm]))
     device = {"device": overrides["device"]} if overrides.get("device") else {}
     points = []
-    for count, speakers in nested_subsets(order, counts).items():
+    for count, speakers in nested_subsets(inputs.order, counts).items():
         data_k = os.path.join(exp_folder, f"data_{count}spk")
         out_k = os.path.join(exp_folder, f"{count}spk", str(seed))
         eval_k = os.path.join(out_k, "eval", stem)
         results_path = os.path.join(eval_k, "results.json")
         try:
-            paths = write_subset_folder(data_k, speakers, data_folder, train_rows, valid_rows, test_rows)
+            paths = write_subset_folder(
+                data_k, speakers, inputs.data_folder, inputs.train_rows, inputs.valid_rows, inputs.test_rows
+            )
         except LearningCurveError as error:
             raise SystemExit(f"error: {error}") from None
         if finished(results_path, args.score_norm):
@@ -268,7 +296,11 @@ def main(argv: Optional[List[str]] = None) -> None:
                 f"evaluating the {count}-speaker subset",
             )
         points.append(curve_point(count, speakers, out_k, results_path, args.score_norm))
+    return points
 
+
+def write_curve(args: argparse.Namespace, config: Dict, points: List[Dict], results_folder: str, seed: int) -> str:
+    """Write learning_curve.md, .png and .json (the JSON, what reruns check, last); return the table."""
     try:
         report = build_report(args.name, config, points, timestamp(), git_commit())
     except LearningCurveError as error:
@@ -279,6 +311,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     with atomic_path(os.path.join(results_folder, "learning_curve.png")) as png:
         plot_learning_curve(points, png, title=f"{args.name}: {os.path.basename(args.hparams)}, seed {seed}")
     write_json(os.path.join(results_folder, "learning_curve.json"), report)
+    return text
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args, extra = parse_args(argv)
+    counts, overrides = parse_command(args, extra)
+    inputs = read_inputs(args, counts, overrides)
+    config = curve_configuration(args, inputs, overrides)
+    exp_folder = os.path.join(os.path.abspath(args.exp_root), args.name)
+    results_folder = os.path.join(os.path.abspath(args.output_root), args.name)
+    config_path = os.path.join(exp_folder, CONFIG_FILE)
+    check_previous(config, config_path, results_folder)
+    os.makedirs(exp_folder, exist_ok=True)
+    write_json(config_path, config)
+    points = run_subsets(args, inputs, overrides, counts, exp_folder)
+    text = write_curve(args, config, points, results_folder, inputs.seed)
     print(text)
     print(f"outputs in {results_folder}")
 

@@ -40,12 +40,11 @@ from scipy.stats import norm
 from custom_modules.outputs.atomic import write_text
 from custom_modules.outputs.provenance import git_commit
 from custom_modules.scoring.bootstrap import (
-    _prepare,
-    _run,
     speaker_bootstrap,
     weighted_equal_error_rate,
     weighted_min_detection_cost,
 )
+from custom_modules.scoring.speaker_resampling import _prepare, _run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-import custom_modules.scoring.bootstrap as bootstrap
+import custom_modules.scoring.speaker_resampling as speaker_resampling
 from custom_modules.scoring.bootstrap import (
     paired_speaker_bootstrap,
     seed_averaged_paired_bootstrap,
@@ -150,7 +150,7 @@ def test_engine_equals_weighted_metrics_per_resample(mode, block_size):
 def test_engine_float64_path_gives_the_same_samples(monkeypatch):
     scores, labels, e, t = speaker_trials(3, speakers=12)
     fast = speaker_bootstrap(scores, labels, e, t, resamples=40, return_samples=True)
-    monkeypatch.setattr(bootstrap, "_EXACT32_LIMIT", 0.0)  # block sums in float64
+    monkeypatch.setattr(speaker_resampling, "_EXACT32_LIMIT", 0.0)  # block sums in float64
     slow = speaker_bootstrap(scores, labels, e, t, resamples=40, return_samples=True)
     np.testing.assert_array_equal(fast["samples"]["eer"], slow["samples"]["eer"])
     np.testing.assert_array_equal(fast["samples"]["min_dcf"], slow["samples"]["min_dcf"])

@@ -128,7 +128,7 @@ def test_diagnose_and_training_split_a_prepared_folder_the_same_way(tmp_path):
     and all 50 training rows while diagnose's preflight split 10% off train.csv (45 / 5).
     Both now go through dataio.resolve_splits."""
     from custom_modules.data.dataio import speaker_datasets
-    from custom_modules.diagnostics.checks import read_data_rows
+    from custom_modules.diagnostics.preflight import read_data_rows
 
     folder = tmp_path / "prepared"
     folder.mkdir()

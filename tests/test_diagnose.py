@@ -1,4 +1,4 @@
-"""custom_modules/diagnostics/checks.py and recipes/diagnose.py: each failure built on tiny data, a healthy run passes;
+"""custom_modules/diagnostics/ (verdicts, config_checks, preflight, probe, overfitting) and recipes/diagnose.py: each failure built on tiny data, a healthy run passes;
 the speaker overfitting check of an evaluated experiment on hand-written metrics and results files.
 
 Models are tiny (m_channels=4, 16-dim embeddings, 40 fbanks, 0.3 s crops); the probes take a
@@ -15,33 +15,30 @@ import torch
 import torch.nn.functional as F
 from conftest import write_synthetic_speakers
 
-from custom_modules.diagnostics.checks import (
-    FAIL,
-    PASS,
-    WARN,
-    NotApplicable,
-    Verdict,
+from custom_modules.diagnostics.config_checks import (
     batch_accuracies,
     check_accuracy_counts,
     check_batch_size,
     check_classes,
     check_crop,
-    check_embedding_collapse,
     check_learning_rate,
-    check_probe_loss,
     check_scale_margin,
-    check_speaker_overfitting,
     check_speakers,
-    exit_code,
-    format_table,
-    format_verdict,
-    preflight,
-    probe_checks,
-    probe_training,
-    read_data_rows,
+)
+from custom_modules.diagnostics.overfitting import (
+    NotApplicable,
+    check_speaker_overfitting,
     read_final_accuracies,
     read_training_figures,
 )
+from custom_modules.diagnostics.preflight import preflight, read_data_rows
+from custom_modules.diagnostics.probe import (
+    check_embedding_collapse,
+    check_probe_loss,
+    probe_checks,
+    probe_training,
+)
+from custom_modules.diagnostics.verdicts import FAIL, PASS, WARN, Verdict, exit_code, format_table, format_verdict
 from custom_modules.models.am_softmax import AMSoftmax, AMSoftmaxOutput, minimum_scale
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

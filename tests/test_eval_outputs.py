@@ -175,3 +175,31 @@ def test_outputs_on_folders_a_command_only_reads_are_refused(tiny_experiment, tm
         "choose an output elsewhere"
     )
     assert sorted(os.listdir(data)) == before  # nothing was created there
+
+
+def test_the_trial_list_is_hashed_once_for_the_folder_name_and_the_results(tmp_path, monkeypatch):
+    """eval hashed the trial file twice (the folder name, then results.json)."""
+    import custom_modules.experiment as experiment_module
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "trials.txt").write_text("1 a/1.wav a/2.wav\n0 a/1.wav b/1.wav\n")
+    (data / "test.csv").write_text("ID,wav,spk_id\n")
+    hashed = []
+    real = experiment_module.file_sha256
+    monkeypatch.setattr(experiment_module, "file_sha256", lambda path: hashed.append(path) or real(path))
+    hparams = {
+        "data_folder": str(data),
+        "trials": None,
+        "test_annotation": None,
+        "score_norm": "none",
+        "cohort": "speakers",
+        "output_folder": None,
+        "experiment": str(tmp_path / "exp" / "run"),
+    }
+    settings = evaluation.resolve_settings(hparams, {"data_folder": str(data)})
+    assert hashed == [str(data / "trials.txt")]
+    assert settings["trials_sha256"] == sha256(str(data / "trials.txt"))
+    assert settings["output_folder"].endswith(f"trials-{settings['trials_sha256'][:10]}")
+    with pytest.raises(evaluation.DataError, match="trial list not found"):
+        evaluation.resolve_settings({**hparams, "trials": str(data / "missing.txt")}, {"data_folder": str(data)})

@@ -209,7 +209,8 @@ def test_eval_intervals_and_calibration(tiny_experiment, tmp_path):
 
 def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_experiment):
     """Fast: only reads the evaluation that the shared tiny_experiment fixture already ran."""
-    from custom_modules.diagnostics.checks import check_speaker_overfitting, format_verdict
+    from custom_modules.diagnostics.overfitting import check_speaker_overfitting
+    from custom_modules.diagnostics.verdicts import format_verdict
 
     data, experiment = tiny_experiment
     out = evaluation_folder(experiment)
@@ -239,8 +240,8 @@ def test_eval_stores_the_speaker_overfitting_verdict_against_the_floor(tiny_expe
 def test_eval_flags_a_system_worse_than_the_floor_and_keeps_the_floor_scores(tiny_experiment):
     """Fast: reads the evaluation of the shared tiny_experiment fixture. The floor's trial
     scores are written beside the model's; the verdict is the one check_against_floor gives."""
-    from custom_modules.diagnostics.checks import format_verdict
     from custom_modules.diagnostics.floor_check import check_against_floor
+    from custom_modules.diagnostics.verdicts import format_verdict
     from custom_modules.scoring.trials import read_scores
 
     data, experiment = tiny_experiment

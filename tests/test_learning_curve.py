@@ -17,18 +17,15 @@ from conftest import ROOT, TINY_TRAIN
 from custom_modules.data.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv
 from custom_modules.learning_curve import (
     LearningCurveError,
-    build_report,
     check_speaker_counts,
-    curve_markdown,
-    curve_point,
     nested_subsets,
-    parse_overrides,
     parse_speaker_counts,
-    plot_learning_curve,
     speaker_order,
     subset_rows,
     write_subset_folder,
 )
+from custom_modules.learning_curve_report import build_report, curve_markdown, curve_point, plot_learning_curve
+from custom_modules.train_overrides import parse_overrides
 
 
 def load_recipe(name):

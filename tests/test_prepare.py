@@ -1,4 +1,4 @@
-"""recipes/prepare.py and custom_modules/data/preparation.py: sources, validation, splits, trials, atomic output.
+"""recipes/prepare.py and custom_modules/data/preparation/: sources, validation, splits, trials, atomic output.
 
 Tiny audio written on the fly (0.2 s files); everything runs in-process except two CLI runs.
 """

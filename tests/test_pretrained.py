@@ -160,3 +160,21 @@ def test_trusting_a_model_folder_runs_its_code(pretrained_folder, tmp_path):
         handle.write(f"ran: !apply:pathlib.Path.touch [{marker}]\n")
     load_experiment(pretrained_folder, trust_model_code=True)
     assert marker.exists()
+
+
+@pytest.mark.parametrize("key", ["heldout_eer", "valid_eer"])
+def test_checkpoint_choice_by_heldout_eer_reads_new_and_old_meta_keys(tmp_path, key):
+    """The held-out EER is stored as heldout_eer (a fraction); runs made before stored valid_eer.
+    eval's checkpoint=heldout_eer (and its old name eer, and auto) take the lowest either way."""
+    from custom_modules.experiment import _latest_or_best_checkpoint
+
+    for name, epoch, eer, acc in (("CKPT+a", 1, 0.30, 0.9), ("CKPT+b", 2, 0.10, 0.5), ("CKPT+c", 3, 0.20, 0.7)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "CKPT.yaml").write_text(
+            f"end-of-epoch: true\nunixtime: {epoch}\nepoch: {epoch}\n{key}: {eer}\nvalid_acc: {acc}\n"
+        )
+    for which in ("heldout_eer", "eer", "auto"):
+        assert _latest_or_best_checkpoint(str(tmp_path), which).endswith("CKPT+b"), which
+    assert _latest_or_best_checkpoint(str(tmp_path), "best").endswith("CKPT+a")
+    assert _latest_or_best_checkpoint(str(tmp_path), "last").endswith("CKPT+c")

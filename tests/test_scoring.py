@@ -16,18 +16,15 @@ import numpy as np
 import pytest
 
 import custom_modules.scoring.trials as scoring
+from custom_modules.scoring.cosine import cosine_trial_scores
+from custom_modules.scoring.normalisation import NORM_METHODS, cohort_statistics, normalise_scores, speaker_mean_cohort
 from custom_modules.scoring.trials import (
-    NORM_METHODS,
     Trial,
     TrialCounts,
     build_index,
     check_trial_ids,
-    cohort_statistics,
-    cosine_trial_scores,
-    normalise_scores,
     parse_trials,
     read_scores,
-    speaker_mean_cohort,
     trial_counts,
     trial_labels,
     utterance_id,

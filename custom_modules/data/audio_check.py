@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from custom_modules.data.dataio import read_speaker_csv, row_segments
-from custom_modules.diagnostics.checks import FAIL, PASS, Verdict
+from custom_modules.diagnostics.verdicts import FAIL, PASS, Verdict
 
 __all__ = ["check_csv_audio", "audio_verdict", "audio_warnings", "PROGRESS_FROM"]
 

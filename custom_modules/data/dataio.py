@@ -431,6 +431,43 @@ def row_segments(rows: List[Dict[str, str]], data_folder: str) -> List[Tuple[str
     ]
 
 
+def _dataset_items(rows: List[Dict[str, str]], data_folder: str) -> Dict[str, Dict[str, object]]:
+    """``DynamicItemDataset`` items of speaker-CSV rows: audio path resolved against ``data_folder``."""
+    return {
+        r["ID"]: {
+            "wav": resolve_audio_path(r["wav"], data_folder),
+            "start": _optional_int(r.get("start")),
+            "stop": _optional_int(r.get("stop")),
+            "spk_id": r["spk_id"],
+        }
+        for r in rows
+    }
+
+
+def _load_label_encoder(label_encoder, output_folder: str, train_speakers: set, train_annotation: str) -> None:
+    """Fill ``label_encoder`` from ``output_folder/label_encoder.txt``, which the main process
+    first writes (atomically) from the sorted ``train_speakers`` when it is missing; a file of
+    other speakers (another dataset's output folder) raises :class:`DataError`."""
+    import speechbrain as sb
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    encoder_path = os.path.join(output_folder, "label_encoder.txt")
+    if sb.utils.distributed.if_main_process() and not os.path.isfile(encoder_path):
+        fresh = CategoricalEncoder()  # SpeechBrain's load_or_create, written atomically
+        fresh.update_from_iterable(sorted(train_speakers))
+        with atomic_path(encoder_path) as tmp:
+            fresh.save(tmp)
+    sb.utils.distributed.ddp_barrier()
+    label_encoder.load(encoder_path)
+    if set(label_encoder.lab2ind) != train_speakers:
+        raise DataError(
+            f"{os.path.join(output_folder, 'label_encoder.txt')} holds {len(label_encoder)} speakers "
+            f"that differ from the {len(train_speakers)} of {train_annotation}: this output folder "
+            f"belongs to another dataset; use a new --output_folder"
+        )
+    label_encoder.expect_len(len(train_speakers))
+
+
 def speaker_datasets(
     data_folder: str,
     train_annotation: str,
@@ -486,20 +523,8 @@ def speaker_datasets(
             f"{train_annotation}; closed-set validation needs training speakers only (use trials "
             f"and recipes/eval.py for unseen speakers)"
         )
-
-    def to_items(rows: List[Dict[str, str]]) -> Dict[str, Dict[str, object]]:
-        return {
-            r["ID"]: {
-                "wav": resolve_audio_path(r["wav"], data_folder),
-                "start": _optional_int(r.get("start")),
-                "stop": _optional_int(r.get("stop")),
-                "spk_id": r["spk_id"],
-            }
-            for r in rows
-        }
-
-    train = DynamicItemDataset(to_items(train_rows))
-    valid = DynamicItemDataset(to_items(valid_rows))
+    train = DynamicItemDataset(_dataset_items(train_rows, data_folder))
+    valid = DynamicItemDataset(_dataset_items(valid_rows, data_folder))
     crop = int(round(crop_seconds * sample_rate))
     valid_max = int(round(valid_max_seconds * sample_rate))
 
@@ -526,27 +551,13 @@ def speaker_datasets(
     for dataset in (train, valid):
         dataset.add_dynamic_item(label_pipeline)
         dataset.set_output_keys(["id", "sig", "spk_id_encoded"])
-    encoder_path = os.path.join(output_folder, "label_encoder.txt")
-    if sb.utils.distributed.if_main_process() and not os.path.isfile(encoder_path):
-        fresh = CategoricalEncoder()  # SpeechBrain's load_or_create, written atomically
-        fresh.update_from_iterable(sorted(train_speakers))
-        with atomic_path(encoder_path) as tmp:
-            fresh.save(tmp)
-    sb.utils.distributed.ddp_barrier()
-    label_encoder.load(encoder_path)
-    if set(label_encoder.lab2ind) != train_speakers:
-        raise DataError(
-            f"{os.path.join(output_folder, 'label_encoder.txt')} holds {len(label_encoder)} speakers "
-            f"that differ from the {len(train_speakers)} of {train_annotation}: this output folder "
-            f"belongs to another dataset; use a new --output_folder"
-        )
-    label_encoder.expect_len(len(train_speakers))
+    _load_label_encoder(label_encoder, output_folder, train_speakers, train_annotation)
     heldout, heldout_csv = None, None
     if heldout_rows:
         heldout_csv = os.path.join(output_folder, "heldout_speakers.csv")
         if sb.utils.distributed.if_main_process():
             write_speaker_csv(heldout_csv, heldout_rows)
-        heldout = DynamicItemDataset(to_items(heldout_rows))
+        heldout = DynamicItemDataset(_dataset_items(heldout_rows, data_folder))
         heldout.add_dynamic_item(valid_audio)
         heldout.set_output_keys(["id", "sig", "spk_id"])
     return SpeakerData(train, valid, label_encoder, train_csv, valid_csv, heldout, heldout_csv)

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
-from custom_modules.diagnostics.checks import PASS, WARN, Verdict
+from custom_modules.diagnostics.verdicts import PASS, WARN, Verdict
 
 __all__ = ["check_against_floor", "training_recipe_facts", "FLOOR_CHECK_NAME"]
 

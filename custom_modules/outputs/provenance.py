@@ -13,7 +13,9 @@ import subprocess
 
 __all__ = ["PROJECT_ROOT", "git_commit", "timestamp", "hardware", "project_path"]
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT_ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)  # custom_modules/outputs/ -> root
 
 
 def git_commit() -> str:

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from typing import List
 
 import speechbrain as sb
 import torch
@@ -31,7 +32,8 @@ from torch.nn.parallel import DistributedDataParallel
 from custom_modules.data.augmentation import random_batch_crop
 from custom_modules.data.dataio import DataError, effective_valid_annotation, read_speaker_csv, speaker_datasets
 from custom_modules.data.sampling import balanced_corpus_sampler, corpus_of_rows
-from custom_modules.diagnostics.checks import FAIL, WARN, format_verdict, preflight
+from custom_modules.diagnostics.preflight import preflight
+from custom_modules.diagnostics.verdicts import FAIL, WARN, format_verdict
 from custom_modules.experiment import write_experiment_record
 from custom_modules.models.allocator import bound_onednn_cache, peak_resident_gib
 from custom_modules.models.embedding import EmbeddingExtractor, compute_embeddings
@@ -228,9 +230,9 @@ class SpeakerBrain(sb.Brain):
         heldout = self.heldout_eer()
         checkpoint_keys = {"max_keys": ["valid_acc"]}
         if heldout is not None:
-            stats["heldout_eer"] = round(100 * heldout.eer, 3)  # percent, all pairs of held-out speakers
+            stats["heldout_eer"] = round(heldout.eer, 5)  # a fraction, as every EER: all pairs of held-out speakers
             stats["heldout_trials"] = heldout.target_trials + heldout.nontarget_trials
-            checkpoint_keys["min_keys"] = ["valid_eer"]
+            checkpoint_keys["min_keys"] = ["heldout_eer"]
             if hasattr(self.hparams.epoch_counter, "update_metric"):  # early stopping on the EER
                 self.hparams.epoch_counter.update_metric(heldout.eer)
         self.hparams.train_logger.log_stats(
@@ -248,7 +250,7 @@ class SpeakerBrain(sb.Brain):
                 handle.write(json.dumps(record) + "\n")
         checkpoint_meta = {"valid_acc": stats["acc"], "epoch": epoch}
         if heldout is not None:
-            checkpoint_meta["valid_eer"] = heldout.eer
+            checkpoint_meta["heldout_eer"] = heldout.eer
         kill_if_asked("before_checkpoint", epoch)
         self.checkpointer.save_and_keep_only(meta=checkpoint_meta, num_to_keep=2, **checkpoint_keys)
         kill_if_asked("after_checkpoint", epoch)
@@ -338,12 +340,9 @@ def load_hparams(argv):
     return hparams_file, run_opts, overrides, hparams
 
 
-def train(argv) -> str:
-    """Run ``recipes/train.py`` with this command line (hparams file, then overrides and run
-    options, as for any SpeechBrain recipe), in this process; returns the output folder.
-    Errors the user can fix end the run with ``SystemExit("error: ...")``."""
-    bound_onednn_cache()  # random crop lengths: one cached oneDNN primitive per shape grows memory
-    hparams_file, run_opts, overrides, hparams = load_hparams(argv)
+def _refuse_bad_start(hparams_file: str, run_opts: dict, hparams: dict) -> None:
+    """Everything checked before the output folder is written: the data folder, the folder lock,
+    --debug into a finished run, the prepared validation split, and the preflight verdicts."""
     data_folder = hparams["data_folder"]
     if not os.path.isdir(data_folder):
         raise SystemExit(
@@ -376,11 +375,14 @@ def train(argv) -> str:
     for verdict in verdicts:
         if verdict.status == WARN:
             print(format_verdict(verdict), file=sys.stderr)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    create_experiment_directory(hparams["output_folder"], hparams_file, overrides, calling_file=__file__)
+
+
+def _speaker_data(hparams_file: str, hparams: dict):
+    """The training, validation and held-out datasets; the main process records them in
+    experiment.json."""
     try:
         data = speaker_datasets(
-            data_folder=data_folder,
+            data_folder=hparams["data_folder"],
             train_annotation=hparams["train_annotation"],
             output_folder=hparams["output_folder"],
             valid_annotation=hparams["valid_annotation"],
@@ -396,7 +398,7 @@ def train(argv) -> str:
     if sb.utils.distributed.if_main_process():
         write_experiment_record(
             hparams["output_folder"],
-            data_folder=data_folder,
+            data_folder=hparams["data_folder"],
             train_csv=data.train_csv,
             valid_csv=data.valid_csv,
             sample_rate=hparams["sample_rate"],
@@ -408,7 +410,12 @@ def train(argv) -> str:
             heldout_utterances=len(data.heldout) if data.heldout is not None else 0,
             hparams_file=os.path.abspath(hparams_file),
         )
+    return data
 
+
+def _set_steps_per_epoch(hparams: dict, data) -> None:
+    """``hparams["steps_per_epoch"]`` for the LR schedule; a last batch of one utterance (which
+    batch norm cannot normalise in training) is dropped, with a note."""
     world = int(os.environ.get("WORLD_SIZE", 1))
     batch_size = hparams["train_dataloader_options"]["batch_size"]
     per_rank = math.ceil(len(data.train) / world)  # the distributed sampler pads the shards to one size
@@ -418,8 +425,8 @@ def train(argv) -> str:
         hparams["train_dataloader_options"] = {**hparams["train_dataloader_options"], "drop_last": True}
         sb.utils.distributed.run_on_main(
             lambda: print(
-                f"note: {per_rank} training utterances in batches of {batch_size} would leave a last batch of one, which "
-                f"batch norm cannot normalise: it is dropped each epoch (drop_last)"
+                f"note: {per_rank} training utterances in batches of {batch_size} would leave a last batch of one, "
+                f"which batch norm cannot normalise: it is dropped each epoch (drop_last)"
             )
         )
     steps = (
@@ -435,6 +442,11 @@ def train(argv) -> str:
             f"process(es) = {batch_size * world} per step, {hparams['steps_per_epoch']} steps per epoch"
         )
     )
+
+
+def _checkpoint_to_resume(hparams_file: str, hparams: dict):
+    """The latest complete checkpoint (incomplete ones set aside, metrics.jsonl cut back to it),
+    or None; another model's checkpoint ends the run with one line."""
     checkpointer = hparams["checkpointer"]
     if sb.utils.distributed.if_main_process():  # a run killed while saving must not block every rerun
         set_aside_incomplete(checkpointer.checkpoints_dir, checkpointer.recoverables)
@@ -454,24 +466,26 @@ def train(argv) -> str:
                 f"error: {latest.path} does not fit the model of {hparams_file} ({foreign}); it was "
                 f"written by another configuration: pass another --output_folder, or move that folder away"
             )
-    brain = SpeakerBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    if hparams.get("init_from"):
-        initialise_encoder(brain, hparams["init_from"], resumed=latest is not None)
-    if os.environ.get(KILL_ENV, "").startswith("during_checkpoint:"):  # dies after CKPT.yaml + the encoder
-        from speechbrain.utils.checkpoints import torch_save
+    return latest
 
-        def save_or_die(obj, path):
-            kill_if_asked("during_checkpoint", brain.current_epoch)
-            torch_save(obj, path)
 
-        checkpointer.custom_save_hooks["classifier"] = save_or_die
-    save_files_atomically(checkpointer)  # every checkpoint file whole or absent (after the test hook above)
+def _install_kill_hook(brain: "SpeakerBrain", checkpointer) -> None:
+    """Tests only (RES2NET_SV_KILL_AT=during_checkpoint:<epoch>): die after CKPT.yaml and the
+    encoder were written, before the head."""
+    if not os.environ.get(KILL_ENV, "").startswith("during_checkpoint:"):
+        return
+    from speechbrain.utils.checkpoints import torch_save
+
+    def save_or_die(obj, path):
+        kill_if_asked("during_checkpoint", brain.current_epoch)
+        torch_save(obj, path)
+
+    checkpointer.custom_save_hooks["classifier"] = save_or_die
+
+
+def _loader_options(brain: "SpeakerBrain", hparams: dict, data) -> List[dict]:
+    """Training and validation loader options: balanced draws across corpora when asked, pinned
+    memory on a GPU; sets the held-out speakers' loader on the brain."""
     loader_options = [dict(hparams["train_dataloader_options"]), dict(hparams["valid_dataloader_options"])]
     if hparams.get("balance_corpora"):  # joint training: every corpus the same share of each epoch
         try:
@@ -499,12 +513,39 @@ def train(argv) -> str:
                 f"held-out speakers ({data.heldout_csv}), all pairs scored after every epoch"
             )
         )
+    return loader_options
+
+
+def train(argv) -> str:
+    """Run ``recipes/train.py`` with this command line (hparams file, then overrides and run
+    options, as for any SpeechBrain recipe), in this process; returns the output folder.
+    Errors the user can fix end the run with ``SystemExit("error: ...")``."""
+    bound_onednn_cache()  # random crop lengths: one cached oneDNN primitive per shape grows memory
+    hparams_file, run_opts, overrides, hparams = load_hparams(argv)
+    _refuse_bad_start(hparams_file, run_opts, hparams)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    create_experiment_directory(hparams["output_folder"], hparams_file, overrides, calling_file=__file__)
+    data = _speaker_data(hparams_file, hparams)
+    _set_steps_per_epoch(hparams, data)
+    latest = _checkpoint_to_resume(hparams_file, hparams)
+    brain = SpeakerBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    if hparams.get("init_from"):
+        initialise_encoder(brain, hparams["init_from"], resumed=latest is not None)
+    _install_kill_hook(brain, hparams["checkpointer"])
+    save_files_atomically(hparams["checkpointer"])  # every checkpoint file whole or absent (after the hook)
+    train_options, valid_options = _loader_options(brain, hparams, data)
     brain.fit(
         brain.hparams.epoch_counter,
         data.train,
         data.valid,
-        train_loader_kwargs=loader_options[0],
-        valid_loader_kwargs=loader_options[1],
+        train_loader_kwargs=train_options,
+        valid_loader_kwargs=valid_options,
     )
     sb.utils.distributed.run_on_main(
         lambda: print(f"outputs in {hparams['output_folder']} (train_log.txt, metrics.jsonl, save/)")
