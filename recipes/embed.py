@@ -16,6 +16,9 @@ one is the mean embedding of 30 s windows with half overlap, and a batch holds a
 of padded audio. A 10-minute file peaked at 2.5 GB of resident memory with Res2Net50 m16
 (8.8 GB when it was embedded whole).
 
+A --model ending in .onnx (recipes/export.py --format onnx) runs on onnxruntime alone: torch
+is then never imported.
+
 Authors: the res2net-sv developers.
 """
 
@@ -30,8 +33,7 @@ import numpy as np
 
 from custom_modules.data.audio_check import audio_warnings
 from custom_modules.data.dataio import DataError, read_speaker_csv, row_segments
-from custom_modules.experiment import ExperimentError, load_experiment
-from custom_modules.models.embedding import embed_utterances
+from custom_modules.export.onnx_runtime import OnnxEmbedder, load_model, model_errors
 
 AUDIO = (".wav", ".flac")
 Segment = Tuple[str, Optional[int], Optional[int]]
@@ -59,9 +61,28 @@ def list_inputs(inputs: List[str]) -> Tuple[List[str], List[Segment]]:
     return ids, [(p, None, None) for p in inputs]
 
 
+def embed_segments(args: argparse.Namespace, segments: List[Segment], model=None) -> np.ndarray:
+    """Embed with the loaded ``model``: an :class:`OnnxEmbedder` or a torch experiment."""
+    if isinstance(model, OnnxEmbedder):
+        return model.embed(segments, batch_size=args.batch_size, max_seconds=args.max_seconds or None, progress=True)
+    from custom_modules.models.embedding import embed_utterances  # torch: only for torch models
+
+    return embed_utterances(
+        model.extractor,
+        segments,
+        sample_rate=model.record.get("sample_rate", 16000),
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=True,
+        max_seconds=args.max_seconds or None,
+    )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="an exported model folder or a training output folder")
+    parser.add_argument(
+        "--model", required=True, help="an exported model folder or .onnx file, or a training output folder"
+    )
     parser.add_argument("--input", nargs="+", required=True, help="a CSV, a folder, or audio files")
     parser.add_argument("--output", required=True, help="the .npz to write (.npz is added when missing)")
     parser.add_argument("--batch_size", type=int, default=16)
@@ -84,7 +105,7 @@ def main(argv=None) -> None:
     if os.path.exists(output):
         raise SystemExit(f"error: {output} exists; choose another --output (nothing is overwritten)")
     try:
-        model = load_experiment(args.model, device=args.device, trust_model_code=args.trust_model_code)
+        model = load_model(args.model, device=args.device, trust_model_code=args.trust_model_code)
         ids, segments = list_inputs(args.input)
         warned = [
             (path, w)
@@ -96,16 +117,8 @@ def main(argv=None) -> None:
             print(f"WARN {path}: {warning}", file=sys.stderr)
         if len(warned) > 10:
             print(f"WARN ... and {len(warned) - 10} more such files", file=sys.stderr)
-        embeddings = embed_utterances(
-            model.extractor,
-            segments,
-            sample_rate=model.record.get("sample_rate", 16000),
-            batch_size=args.batch_size,
-            device=args.device,
-            progress=True,
-            max_seconds=args.max_seconds or None,
-        )
-    except (DataError, ExperimentError) as error:
+        embeddings = embed_segments(args, segments, model)
+    except model_errors(args.model) as error:
         raise SystemExit(f"error: {error}") from None
     partial = output[: -len(".npz")] + ".partial.npz"  # renamed into place once complete
     np.savez(partial, ids=np.array(ids), embeddings=embeddings)

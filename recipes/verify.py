@@ -10,7 +10,9 @@ threshold at p_target 0.01 of the trial list it was measured on, or the EER thre
 --operating_point eer; the operating point is printed with the decision. With a stored
 calibration (recipes/export.py --calibration), the calibrated log-likelihood ratio is
 printed too. Memory is bounded: a recording longer than 30 s is scored by the mean
-embedding of 30 s windows with half overlap (recipes/embed.py --help).
+embedding of 30 s windows with half overlap (recipes/embed.py --help). A --model ending in
+.onnx (recipes/export.py --format onnx) runs on onnxruntime alone, without torch; its
+thresholds and calibration are read from the file's metadata.
 
 Authors: the res2net-sv developers.
 """
@@ -23,10 +25,8 @@ import sys
 import numpy as np
 
 from custom_modules.data.audio_check import audio_warnings
-from custom_modules.data.dataio import DataError, load_audio
-from custom_modules.experiment import ExperimentError, load_experiment
-from custom_modules.export.speechbrain_folder import read_model_card
-from custom_modules.models.embedding import embed_utterances
+from custom_modules.data.dataio import read_samples
+from custom_modules.export.onnx_runtime import OnnxEmbedder, load_model, model_card, model_errors
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -34,21 +34,29 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 
 def verification_score(model, enrol: list, test: str, batch_size: int = 8) -> float:
-    """Cosine between the mean of the unit-length enrolment embeddings and the test embedding."""
-    rate = model.record.get("sample_rate", 16000)
+    """Cosine between the mean of the unit-length enrolment embeddings and the test embedding.
+    ``model``: an :class:`OnnxEmbedder` or a torch experiment (custom_modules/experiment.py)."""
+    onnx = isinstance(model, OnnxEmbedder)
+    rate = model.sample_rate if onnx else model.record.get("sample_rate", 16000)
     for path in [*enrol, test]:
-        load_audio(path, sample_rate=rate)  # one-line error naming a bad file before any work
+        read_samples(path, sample_rate=rate)  # one-line error naming a bad file before any work
         for warning in audio_warnings(path):  # readable, but its embedding would say little
             print(f"WARN {path}: {warning}", file=sys.stderr)
-    emb = embed_utterances(
-        model.extractor, [(p, None, None) for p in [*enrol, test]], sample_rate=rate, batch_size=batch_size
-    )
+    segments = [(p, None, None) for p in [*enrol, test]]
+    if onnx:
+        emb = model.embed(segments, batch_size=batch_size)
+    else:
+        from custom_modules.models.embedding import embed_utterances  # torch: only for torch models
+
+        emb = embed_utterances(model.extractor, segments, sample_rate=rate, batch_size=batch_size)
     return float(unit(unit(emb[:-1]).mean(axis=0)) @ unit(emb[-1]))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="an exported model folder or a training output folder")
+    parser.add_argument(
+        "--model", required=True, help="an exported model folder or .onnx file, or a training output folder"
+    )
     parser.add_argument("--enrol", nargs="+", required=True)
     parser.add_argument("--test", required=True)
     parser.add_argument(
@@ -62,11 +70,11 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     try:
-        model = load_experiment(args.model, trust_model_code=args.trust_model_code)
+        model = load_model(args.model, trust_model_code=args.trust_model_code)
         score = verification_score(model, args.enrol, args.test)
-    except (DataError, ExperimentError) as error:
+    except model_errors(args.model) as error:
         raise SystemExit(f"error: {error}") from None
-    card = read_model_card(args.model)
+    card = model_card(model, args.model)
     print(f"score (cosine): {score:.4f}")
     calibration = card.get("calibration")
     if calibration:

@@ -156,3 +156,27 @@ def test_a_batch_without_padding_skips_every_mask(monkeypatch):
         padded = enc(x, torch.tensor([1.0, 1.0, 32 / 33]))
         assert any(masked)
     assert torch.allclose(dense[:2], padded[:2], atol=1e-6)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_always_mask_builds_masks_for_an_unpadded_batch_with_the_same_outputs(monkeypatch, train):
+    """The graph-export switch: no data-dependent skip, every mask built, outputs unchanged."""
+    import custom_modules.models.res2net as res2net
+
+    masked = []
+    original = res2net._masked
+    monkeypatch.setattr(res2net, "_masked", lambda x, mask: masked.append(mask is not None) or original(x, mask))
+    torch.manual_seed(0)
+    enc = Res2Net50(input_size=40, m_channels=4, embedding_dim=16).train(train)
+    x, lens = torch.randn(3, 33, 40), torch.ones(3)
+    with torch.no_grad():
+        reference = enc(x, lens)
+        assert not any(masked)
+        enc.always_mask = True
+        masked.clear()
+        switched = enc(x, lens)
+        assert masked and all(masked)
+        padded_reference = enc(x, torch.tensor([1.0, 0.5, 0.2]))
+        enc.always_mask = False
+        assert torch.allclose(padded_reference, enc(x, torch.tensor([1.0, 0.5, 0.2])), atol=0, rtol=0)
+    assert torch.allclose(reference, switched, atol=1e-6)

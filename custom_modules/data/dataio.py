@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from custom_modules.outputs.atomic import atomic_path
 
-if TYPE_CHECKING:  # imported lazily: SpeechBrain is slow to import
+if TYPE_CHECKING:  # imported lazily: SpeechBrain is slow to import; torch only where a function needs it
+    import torch  # (reading CSVs and audio as NumPy works without it: the ONNX runtime path)
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.dataio.encoder import CategoricalEncoder
 
@@ -38,6 +38,7 @@ __all__ = [
     "effective_valid_annotation",
     "resolve_splits",
     "resolve_audio_path",
+    "read_samples",
     "load_audio",
     "crop_or_repeat",
     "read_crop",
@@ -172,7 +173,8 @@ def hold_out_speakers(
     if count < 2 or count > len(speakers) - 2:
         raise DataError(
             f"valid_speakers={count} with {len(speakers)} training speakers: hold out 0 (off) or "
-            f"2..{max(len(speakers) - 2, 2)} speakers (an EER needs 2 held-out speakers, and 2 must remain for training)"
+            f"2..{max(len(speakers) - 2, 2)} speakers (an EER needs 2 held-out speakers, and 2 must remain "
+            f"for training)"
         )
     chosen = {speakers[i] for i in np.random.default_rng(seed).permutation(len(speakers))[:count]}
     return [r for r in rows if r["spk_id"] not in chosen], [r for r in rows if r["spk_id"] in chosen]
@@ -228,13 +230,13 @@ def resolve_audio_path(path: str, data_folder: str) -> str:
     return path if os.path.isabs(path) else os.path.join(data_folder, path)
 
 
-def load_audio(
+def read_samples(
     path: str,
     start: Optional[int] = None,
     stop: Optional[int] = None,
     sample_rate: Optional[int] = None,
-) -> torch.Tensor:
-    """Read samples ``[start, stop)`` of a file as a mono float32 tensor (soundfile).
+) -> np.ndarray:
+    """Read samples ``[start, stop)`` of a file as a mono float32 NumPy array (soundfile).
 
     Multi-channel audio is averaged to mono. Raises :class:`DataError` naming the file
     when it is missing, unreadable, empty, at another sample rate than expected, or holds
@@ -245,8 +247,8 @@ def load_audio(
     >>> import tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
     >>> sf.write(path, np.zeros(1600, dtype="float32"), 16000)
-    >>> load_audio(path, 100, 500, sample_rate=16000).shape
-    torch.Size([400])
+    >>> read_samples(path, 100, 500, sample_rate=16000).shape
+    (400,)
     """
     if not os.path.isfile(path):
         raise DataError(f"{path}: audio file not found (check the CSV's wav column and --data_folder)")
@@ -263,7 +265,28 @@ def load_audio(
         raise DataError(f"{path}: no samples in [{start}, {stop})")
     if not np.isfinite(samples).all():
         raise DataError(f"{path}: {int((~np.isfinite(samples)).sum())} NaN/Inf samples")
-    return torch.from_numpy(samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0])
+    return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+
+
+def load_audio(
+    path: str,
+    start: Optional[int] = None,
+    stop: Optional[int] = None,
+    sample_rate: Optional[int] = None,
+) -> torch.Tensor:
+    """:func:`read_samples` as a torch tensor.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> sf.write(path, np.zeros(1600, dtype="float32"), 16000)
+    >>> load_audio(path, 100, 500, sample_rate=16000).shape
+    torch.Size([400])
+    """
+    import torch
+
+    return torch.from_numpy(read_samples(path, start, stop, sample_rate))
 
 
 def crop_or_repeat(
@@ -274,11 +297,14 @@ def crop_or_repeat(
 
     Example
     -------
+    >>> import torch
     >>> crop_or_repeat(torch.arange(3.0), 7).tolist()
     [0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
     >>> crop_or_repeat(torch.arange(10.0), 4, random=False).tolist()
     [3.0, 4.0, 5.0, 6.0]
     """
+    import torch
+
     length = signal.shape[0]
     if length == 0:
         raise DataError("cannot crop an empty signal")
@@ -312,6 +338,8 @@ def read_crop(
     >>> read_crop(path, 40, random=False).shape, read_crop(path, 250).shape
     (torch.Size([40]), torch.Size([250]))
     """
+    import torch
+
     start = int(start or 0)
     if stop is None:
         try:
@@ -497,6 +525,7 @@ def speaker_datasets(
     ``valid_max_seconds``) for model selection by EER on unseen speakers.
     """
     import speechbrain as sb
+    import torch
     from speechbrain.dataio.dataset import DynamicItemDataset
     from speechbrain.dataio.encoder import CategoricalEncoder
 

@@ -340,6 +340,10 @@ class Res2NetSpeakerEncoder(nn.Module):
         else:
             raise ValueError(f"pooling must be 'stats' or 'attentive', got {pooling!r}")
         self.embedding = nn.Linear(2 * pooled, embedding_dim)
+        # True for graph export (custom_modules/onnx_export.py): masks are built for every batch
+        # instead of skipped when no frame is padded (a branch on data, which a traced graph would
+        # freeze); an all-ones mask leaves every value as it is.
+        self.always_mask = False
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)  # conv weights; activations follow in forward
         if keep_freed_memory:
@@ -368,7 +372,9 @@ class Res2NetSpeakerEncoder(nn.Module):
         frames = relative_to_frames(lengths, time, batch).to(x.device)
         # A batch without padding (training crops) needs no masks: skip them all. The
         # property holds through every stride-2 layer (ceil(T / 2) of ceil(T / 2) frames).
-        mask = None if bool((frames == time).all()) else _time_mask(frames, time, x.device, x.dtype)
+        # ``always_mask`` (graph export) masks every batch: a graph has no data-dependent branch.
+        skip = not self.always_mask and bool((frames == time).all())
+        mask = None if skip else _time_mask(frames, time, x.device, x.dtype)
         out = _masked(x.transpose(1, 2).unsqueeze(1), mask)  # (B, 1, F, T)
         out = F.relu_(self.stem(out))  # in evaluation the blocks mask what their 3x3 convs read
         out = (_masked(out, mask) if self.training else out).contiguous(memory_format=self.memory_format)
