@@ -26,7 +26,7 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from custom_modules.data.dataio import read_speaker_csv, write_speaker_csv_if_ch
 from custom_modules.data.preparation import make_trials, write_trials
 from custom_modules.learning_curve import subset_rows
 from custom_modules.scoring.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
-from custom_modules.scoring.metrics import DEFAULT_P_TARGETS, verification_metrics
+from custom_modules.scoring.metrics import DEFAULT_P_TARGETS, percent_text, verification_metrics
 from custom_modules.scoring.trials import Trial, read_scores
 
 __all__ = [
@@ -348,10 +348,6 @@ def paired_comparison(
     }
 
 
-def _pct(value: Optional[float]) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
-
-
 def crossval_markdown(report: Mapping[str, Any]) -> str:
     """``crossval.md``: the pooled figures with their interval, then one row per fold.
 
@@ -373,7 +369,7 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
     interval = pooled.get("interval")
 
     def eer_interval(block) -> str:
-        return "-" if not block else f"{_pct(block['eer']['low'])} - {_pct(block['eer']['high'])}"
+        return "-" if not block else f"{percent_text(block['eer']['low'])} - {percent_text(block['eer']['high'])}"
 
     lines = [
         f"# Cross-validation: {report['name']}",
@@ -388,20 +384,20 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
         + " | ".join(f"minDCF p={p}" for p in p_targets)
         + " | target / non-target trials |",
         "|---|---|---|" + "---|" * len(p_targets) + "---|",
-        f"| pooled ({pooled['n_speakers']} speakers) | {_pct(pooled['eer'])} | {eer_interval(interval)} | "
+        f"| pooled ({pooled['n_speakers']} speakers) | {percent_text(pooled['eer'])} | {eer_interval(interval)} | "
         + " | ".join(f"{d['min_dcf']:.4f}" for d in pooled["min_dcf"])
         + f" | {pooled['n_target']} / {pooled['n_nontarget']} |",
     ]
     floor = report.get("floor")
     if floor:
         lines.append(
-            f"| no-learning floor, pooled | {_pct(floor['eer'])} | {eer_interval(floor.get('interval'))} | "
+            f"| no-learning floor, pooled | {percent_text(floor['eer'])} | {eer_interval(floor.get('interval'))} | "
             + " | ".join(f"{d['min_dcf']:.4f}" for d in floor["min_dcf"])
             + f" | {floor['n_target']} / {floor['n_nontarget']} |"
         )
     for f in report["folds"]:
         lines.append(
-            f"| fold {f['fold'] + 1}: {', '.join(f['speakers'])} | {_pct(f['eer'])} | - | "
+            f"| fold {f['fold'] + 1}: {', '.join(f['speakers'])} | {percent_text(f['eer'])} | - | "
             + " | ".join(f"{d['min_dcf']:.4f}" for d in f["min_dcf"])
             + f" | {f['n_target']} / {f['n_nontarget']} |"
         )
@@ -409,17 +405,17 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
         floor = (
             ""
             if extra.get("floor_eer") is None
-            else f"; the no-learning floor, fitted on each fold's training set, {_pct(extra['floor_eer'])} on average"
+            else f"; the no-learning floor, fitted on each fold's training set, {percent_text(extra['floor_eer'])} on average"
         )
         lines += [
             "",
             f"Every fold's model on `{extra['trials']}`: EER "
-            + ", ".join(_pct(e) for e in extra["fold_eer"])
-            + f" (mean {_pct(extra['mean_eer'])}){floor}.",
+            + ", ".join(percent_text(e) for e in extra["fold_eer"])
+            + f" (mean {percent_text(extra['mean_eer'])}){floor}.",
         ]
     lines += [
         "",
-        f"Mean of the fold EERs {_pct(report['mean_fold_eer'])} (std over folds "
+        f"Mean of the fold EERs {percent_text(report['mean_fold_eer'])} (std over folds "
         f"{100 * report['std_fold_eer']:.2f} points).",
     ]
     floors = [f.get("floor_eer") for f in report["folds"]]
@@ -427,7 +423,7 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
         lines += [
             "",
             "No-learning floor on each fold's trials (eval's floor row): "
-            + ", ".join(f"fold {f['fold'] + 1} {_pct(f['floor_eer'])}" for f in report["folds"])
+            + ", ".join(f"fold {f['fold'] + 1} {percent_text(f['floor_eer'])}" for f in report["folds"])
             + ".",
         ]
     epochs = [f.get("epochs") for f in report["folds"]]
@@ -462,10 +458,12 @@ def comparison_markdown(
     ]
     for label, name, report in (("A", name_a, report_a), ("B", name_b, report_b)):
         interval = report["pooled"].get("interval")
-        span = "-" if not interval else f"{_pct(interval['eer']['low'])} - {_pct(interval['eer']['high'])}"
+        span = (
+            "-" if not interval else f"{percent_text(interval['eer']['low'])} - {percent_text(interval['eer']['high'])}"
+        )
         lines.append(
-            f"| {label}: {name} | {_pct(report['pooled']['eer'])} | {span} | {_pct(report['mean_fold_eer'])} | "
-            + " | ".join(_pct(f["eer"]) for f in report["folds"])
+            f"| {label}: {name} | {percent_text(report['pooled']['eer'])} | {span} | {percent_text(report['mean_fold_eer'])} | "
+            + " | ".join(percent_text(f["eer"]) for f in report["folds"])
             + " |"
         )
     eer = difference["eer"]

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 
 from custom_modules.learning_curve import LearningCurveError
+from custom_modules.scoring.metrics import percent_text
 
 __all__ = ["curve_point", "build_report", "curve_markdown", "plot_learning_curve"]
 
@@ -161,10 +162,6 @@ def build_report(
     }
 
 
-def _pct(value: Optional[float]) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
-
-
 def curve_markdown(report: Mapping[str, Any]) -> str:
     """``learning_curve.md``: one table row per subset, and what the figures mean.
 
@@ -213,7 +210,7 @@ def curve_markdown(report: Mapping[str, Any]) -> str:
     ]
     for point in points:
         interval = point.get("eer_interval_95")
-        eer_interval = "-" if not interval else f"{_pct(interval[0])} - {_pct(interval[1])}"
+        eer_interval = "-" if not interval else f"{percent_text(interval[0])} - {percent_text(interval[1])}"
         dcfs = []
         for p in p_targets:
             text = f"{point['min_dcf'][p]:.4f}"
@@ -222,8 +219,8 @@ def curve_markdown(report: Mapping[str, Any]) -> str:
         utterances = "-" if point.get("train_utterances") is None else str(point["train_utterances"])
         epochs = "-" if point.get("epochs") is None else str(point["epochs"])
         lines.append(
-            f"| {point['speakers']} | {utterances} | {epochs} | {_pct(point.get('train_acc'))} | "
-            f"{_pct(point['eer'])} | {eer_interval} | " + " | ".join(dcfs) + " |"
+            f"| {point['speakers']} | {utterances} | {epochs} | {percent_text(point.get('train_acc'))} | "
+            f"{percent_text(point['eer'])} | {eer_interval} | " + " | ".join(dcfs) + " |"
         )
     lines += [
         "",

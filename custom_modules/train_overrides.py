@@ -14,6 +14,7 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -266,3 +267,35 @@ def configuration_differences(old: Mapping[str, Any], new: Mapping[str, Any]) ->
 
     keys = sorted(set(old) | set(new))
     return [f"{k}: {short(old.get(k))} -> {short(new.get(k))}" for k in keys if old.get(k) != new.get(k)]
+
+
+def refuse_changed_configuration(config: Mapping[str, Any], path: str, study: str, fix: str) -> None:
+    """Stop, before anything is trained or written, when ``path`` (a study's configuration.json,
+    or its report whose ``configuration`` key holds one) records another configuration than
+    ``config``: resuming would mix checkpoints and results of two settings. ``study`` names what
+    the folder holds ("a learning curve"), ``fix`` ends the message.
+
+    Example
+    -------
+    >>> import json, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "configuration.json")
+    >>> _ = open(path, "w").write(json.dumps({"configuration": {"seed": 1}}))
+    >>> refuse_changed_configuration({"seed": 1}, path, "a cross-validation", "Choose another --name.")
+    >>> refuse_changed_configuration({"seed": 2}, path, "a cross-validation", "Choose another --name.")
+    Traceback (most recent call last):
+    ...
+    SystemExit: error: ... holds a cross-validation of another configuration:
+      seed: 1 -> 2
+    Choose another --name.
+    """
+    if not os.path.isfile(path):
+        return
+    with open(path) as handle:
+        old = json.load(handle)
+    differences = configuration_differences(old.get("configuration", old), config)
+    if differences:
+        raise SystemExit(
+            f"error: {os.path.dirname(path)} holds {study} of another configuration:\n  "
+            + "\n  ".join(differences)
+            + f"\n{fix}"
+        )

@@ -65,7 +65,7 @@ from custom_modules.scoring.bootstrap import (
     seed_averaged_paired_bootstrap,
     speaker_bootstrap_trials,
 )
-from custom_modules.scoring.metrics import verification_metrics
+from custom_modules.scoring.metrics import percent_text, verification_metrics
 from custom_modules.scoring.normalisation import NORM_METHODS
 from custom_modules.scoring.plots import plot_det
 from custom_modules.scoring.trials import read_scores
@@ -422,7 +422,6 @@ def dcf_text(row: Dict, p: str) -> str:
 
 
 def markdown(report: Dict) -> str:
-    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
     priors = list(report["systems"][0]["min_dcf"])  # the p_targets, as the rows' keys
     lines = [
         f"# Comparison: {report['name']}",
@@ -445,7 +444,7 @@ def markdown(report: Dict) -> str:
         low, high = r["eer_interval_95"]
         macs = "-" if r["macs_per_second"] is None else f"{r['macs_per_second'] / 1e9:.2f} G"
         lines.append(
-            f"| {r['system']} | {pct(r['eer'])} | {pct(low)} - {pct(high)} | "
+            f"| {r['system']} | {percent_text(r['eer'])} | {percent_text(low)} - {percent_text(high)} | "
             + "".join(f"{dcf_text(r, p)} | " for p in priors)
             + f"{r['parameters'] / 1e6:.2f} M | {macs} | {t['epochs'] or '-'} | "
             f"{epoch_seconds} | {speed} |"
@@ -482,8 +481,8 @@ def markdown(report: Dict) -> str:
         ]
         for s in report["across_seeds"]:
             lines.append(
-                f"| {s['name']} | {s['seeds']} | {pct(s['eer_mean'])} | {pct(s['eer_std'])} | "
-                f"{pct(s['eer_min'])} - {pct(s['eer_max'])} |"
+                f"| {s['name']} | {s['seeds']} | {percent_text(s['eer_mean'])} | {percent_text(s['eer_std'])} | "
+                f"{percent_text(s['eer_min'])} - {percent_text(s['eer_max'])} |"
             )
     if report.get("seed_averaged_differences"):
         lines += [
@@ -497,8 +496,8 @@ def markdown(report: Dict) -> str:
         for d in report["seed_averaged_differences"]:
             low, high = d["interval_95"]
             lines.append(
-                f"| {d['system']} | {d['seeds']} | {pct(d['eer_mean'])} | {d['reference_seeds']} | "
-                f"{pct(d['reference_eer_mean'])} | {100 * d['eer_difference']:+.2f} points | "
+                f"| {d['system']} | {d['seeds']} | {percent_text(d['eer_mean'])} | {d['reference_seeds']} | "
+                f"{percent_text(d['reference_eer_mean'])} | {100 * d['eer_difference']:+.2f} points | "
                 f"{100 * low:+.2f} to {100 * high:+.2f} | {'yes' if d['significant'] else 'no'} |"
             )
     lines += [

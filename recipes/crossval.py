@@ -68,10 +68,10 @@ from custom_modules.scoring.trials import Trial
 from custom_modules.train_overrides import (
     RUN_ONLY_OPTIONS,
     check_train_overrides,
-    configuration_differences,
     hparams_seed,
     override_args,
     parse_overrides,
+    refuse_changed_configuration,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,23 +116,6 @@ def parse_args(argv: Optional[List[str]]):
     parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "crossval"))
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results", "crossval"))
     return parser.parse_known_args(argv)
-
-
-def refuse_other_configuration(config: Dict, paths: List[str]) -> None:
-    """Stop, before anything is trained or written, when an earlier run under this name was
-    another configuration (its checkpoints would be resumed with the new settings)."""
-    for path in paths:
-        if not os.path.isfile(path):
-            continue
-        with open(path) as handle:
-            old = json.load(handle)
-        differences = configuration_differences(old.get("configuration", old), config)
-        if differences:
-            raise SystemExit(
-                f"error: {os.path.dirname(path)} holds a cross-validation of another configuration:\n  "
-                + "\n  ".join(differences)
-                + "\nChoose another --name, or delete that folder to start this one afresh."
-            )
 
 
 def all_rows(data_folder: str) -> List[Dict[str, str]]:
@@ -278,7 +261,10 @@ def run(argv: Optional[List[str]]) -> None:
     exp_folder = os.path.join(os.path.abspath(args.exp_root), args.name)
     results_folder = os.path.join(os.path.abspath(args.output_root), args.name)
     config_path = os.path.join(exp_folder, CONFIG_FILE)
-    refuse_other_configuration(config, [config_path, os.path.join(results_folder, "crossval.json")])
+    for path in (config_path, os.path.join(results_folder, "crossval.json")):  # before anything is written
+        refuse_changed_configuration(
+            config, path, "a cross-validation", "Choose another --name, or delete that folder to start this one afresh."
+        )
     os.makedirs(exp_folder, exist_ok=True)
     write_json(config_path, config)
 

@@ -58,10 +58,10 @@ from custom_modules.train_overrides import (
     RUN_ONLY_OPTIONS,
     check_no_heldout_speakers,
     check_train_overrides,
-    configuration_differences,
     hparams_seed,
     override_args,
     parse_overrides,
+    refuse_changed_configuration,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,26 +105,18 @@ def parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]
 
 def check_previous(config: Dict, config_path: str, results_folder: str) -> None:
     """Refuse a --name already used by another configuration (before anything is written)."""
-    if os.path.isfile(config_path):
-        with open(config_path) as handle:
-            differences = configuration_differences(json.load(handle), config)
-        if differences:
-            raise SystemExit(
-                f"error: {os.path.dirname(config_path)} holds a learning curve of another configuration:\n  "
-                + "\n  ".join(differences)
-                + f"\nIts checkpoints would be resumed with the new settings. Choose another --name, or delete that "
-                f"folder (and {results_folder}) to start this one afresh."
-            )
+    refuse_changed_configuration(
+        config,
+        config_path,
+        "a learning curve",
+        "Its checkpoints would be resumed with the new settings. Choose another --name, or delete that "
+        f"folder (and {results_folder}) to start this one afresh.",
+    )
     report_path = os.path.join(results_folder, "learning_curve.json")
     if os.path.isfile(report_path):
-        with open(report_path) as handle:
-            differences = configuration_differences(json.load(handle).get("configuration", {}), config)
-        if differences:
-            raise SystemExit(
-                f"error: {results_folder} holds a learning curve of another configuration:\n  "
-                + "\n  ".join(differences)
-                + "\nChoose another --name (nothing was trained or written)."
-            )
+        refuse_changed_configuration(
+            config, report_path, "a learning curve", "Choose another --name (nothing was trained or written)."
+        )
     else:
         ours = [f for f in OUTPUTS if os.path.exists(os.path.join(results_folder, f))]
         if ours:

@@ -55,11 +55,12 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 __all__ = [
+    "percent_text",
     "EERResult",
     "DCFResult",
     "det_curve",
@@ -403,3 +404,14 @@ def verification_metrics(
         "n_target": int(tgt.size),
         "n_nontarget": int(non.size),
     }
+
+
+def percent_text(value: Optional[float]) -> str:
+    """A rate (an EER, a fraction) as report text: ``0.1234 -> '12.34%'``, None -> ``'-'``.
+
+    Example
+    -------
+    >>> percent_text(0.1234), percent_text(None)
+    ('12.34%', '-')
+    """
+    return "-" if value is None else f"{100 * value:.2f}%"
