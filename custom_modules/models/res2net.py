@@ -340,7 +340,7 @@ class Res2NetSpeakerEncoder(nn.Module):
         else:
             raise ValueError(f"pooling must be 'stats' or 'attentive', got {pooling!r}")
         self.embedding = nn.Linear(2 * pooled, embedding_dim)
-        # True for graph export (custom_modules/onnx_export.py): masks are built for every batch
+        # True for graph export (custom_modules/export/onnx_export.py): masks are built for every batch
         # instead of skipped when no frame is padded (a branch on data, which a traced graph would
         # freeze); an all-ones mask leaves every value as it is.
         self.always_mask = False
