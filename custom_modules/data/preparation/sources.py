@@ -282,6 +282,35 @@ def read_kaldi_source(folder: str) -> Tuple[List[Utterance], List[Problem], List
         if not os.path.isfile(required):
             raise DataError(f"{required}: not found; a Kaldi data dir needs wav.scp and utt2spk")
     problems: List[Problem] = []
+    recordings, refused = _kaldi_recordings(scp, folder, problems)
+    speakers: Dict[str, str] = {}
+    for number, utt, spk in _kaldi_table(utt2spk_path):
+        if not spk or len(spk.split()) != 1:
+            problems.append(Problem("source", utt2spk_path, f"line {number}: expected '<utt> <speaker>' for {utt!r}"))
+        else:
+            speakers[utt] = spk
+    segments_path = os.path.join(folder, "segments")
+    if os.path.isfile(segments_path):
+        listed = _kaldi_segments(segments_path, recordings, refused, problems)
+    else:
+        listed = [(utt, audio, None, None, f"wav.scp {utt}") for utt, audio in recordings.items()]
+    utterances: List[Utterance] = []
+    for utt, audio, start, stop, origin in sorted(listed):
+        spk = speakers.get(utt)
+        if spk is None:
+            problems.append(Problem("source", utt2spk_path, f"{utt!r} ({audio}) has no speaker in utt2spk"))
+            continue
+        utterances.append(Utterance(f"{spk}/{utt}", spk, audio, start, stop, origin=origin))
+    notes = []
+    unlisted = sorted(set(speakers) - {u for u, *_ in listed} - refused)
+    if unlisted:
+        notes.append(f"{len(unlisted)} utt2spk entr(ies) without audio in wav.scp/segments: {listing(unlisted)}")
+    return utterances, problems, notes
+
+
+def _kaldi_recordings(scp: str, folder: str, problems: List[Problem]) -> Tuple[Dict[str, str], Set[str]]:
+    """``wav.scp``'s plain audio paths by key (relative paths from the current directory, else
+    the data dir), and the keys refused (piped commands, archives), each reported in ``problems``."""
     recordings: Dict[str, str] = {}
     refused: Set[str] = set()
     for number, key, value in _kaldi_table(scp):
@@ -304,50 +333,35 @@ def read_kaldi_source(folder: str) -> Tuple[List[Utterance], List[Problem], List
         if not os.path.isabs(value) and not os.path.exists(audio) and os.path.exists(os.path.join(folder, value)):
             audio = os.path.join(folder, value)
         recordings[key] = os.path.normpath(audio)
-    speakers: Dict[str, str] = {}
-    for number, utt, spk in _kaldi_table(utt2spk_path):
-        if not spk or len(spk.split()) != 1:
-            problems.append(Problem("source", utt2spk_path, f"line {number}: expected '<utt> <speaker>' for {utt!r}"))
-        else:
-            speakers[utt] = spk
-    segments_path = os.path.join(folder, "segments")
-    listed: List[Tuple[str, str, Optional[int], Optional[int], str]] = []  # utt, path, start, stop, origin
-    if os.path.isfile(segments_path):
-        for number, utt, rest in _kaldi_table(segments_path):
-            parts = rest.split()
-            try:
-                reco, begin, end = parts[0], float(parts[1]), float(parts[2])
-            except (IndexError, ValueError):
-                problems.append(
-                    Problem("source", segments_path, f"line {number}: expected '<utt> <recording> <start> <end>'")
-                )
-                continue
-            if reco in refused:
-                refused.add(utt)
-                continue
-            if reco not in recordings:
-                problems.append(
-                    Problem("source", segments_path, f"line {number}: recording {reco!r} is not in wav.scp")
-                )
-                continue
-            rate = _sample_rate_or_none(recordings[reco]) or 1  # unreadable files are reported later
-            start = int(round(begin * rate))
-            stop = int(round(end * rate)) if end >= 0 else None
-            listed.append((utt, recordings[reco], start, stop, f"segments line {number}"))
-    else:
-        listed = [(utt, audio, None, None, f"wav.scp {utt}") for utt, audio in recordings.items()]
-    utterances: List[Utterance] = []
-    for utt, audio, start, stop, origin in sorted(listed):
-        spk = speakers.get(utt)
-        if spk is None:
-            problems.append(Problem("source", utt2spk_path, f"{utt!r} ({audio}) has no speaker in utt2spk"))
+    return recordings, refused
+
+
+def _kaldi_segments(
+    segments_path: str, recordings: Dict[str, str], refused: Set[str], problems: List[Problem]
+) -> List[Tuple[str, str, Optional[int], Optional[int], str]]:
+    """``segments`` lines as (utt, audio path, start, stop, origin), in samples (end -1: the end
+    of the file); segments of refused recordings are refused too (added to ``refused``)."""
+    listed = []
+    for number, utt, rest in _kaldi_table(segments_path):
+        parts = rest.split()
+        try:
+            reco, begin, end = parts[0], float(parts[1]), float(parts[2])
+        except (IndexError, ValueError):
+            problems.append(
+                Problem("source", segments_path, f"line {number}: expected '<utt> <recording> <start> <end>'")
+            )
             continue
-        utterances.append(Utterance(f"{spk}/{utt}", spk, audio, start, stop, origin=origin))
-    notes = []
-    unlisted = sorted(set(speakers) - {u for u, *_ in listed} - refused)
-    if unlisted:
-        notes.append(f"{len(unlisted)} utt2spk entr(ies) without audio in wav.scp/segments: {listing(unlisted)}")
-    return utterances, problems, notes
+        if reco in refused:
+            refused.add(utt)
+            continue
+        if reco not in recordings:
+            problems.append(Problem("source", segments_path, f"line {number}: recording {reco!r} is not in wav.scp"))
+            continue
+        rate = _sample_rate_or_none(recordings[reco]) or 1  # unreadable files are reported later
+        start = int(round(begin * rate))
+        stop = int(round(end * rate)) if end >= 0 else None
+        listed.append((utt, recordings[reco], start, stop, f"segments line {number}"))
+    return listed
 
 
 def _sample_rate_or_none(path: str) -> Optional[int]:
