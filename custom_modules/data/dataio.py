@@ -1,4 +1,5 @@
-"""Speaker CSVs -> SpeechBrain datasets: reading, validation, splits, crops and labels.
+"""Speaker CSVs -> SpeechBrain datasets: reading, validation, splits and labels (audio reading and
+crops: :mod:`custom_modules.data.audio`, imported here for the callers).
 
 One module shared by ``recipes/train.py`` (and later eval and diagnose) so that every
 recipe reads audio and labels the same way.
@@ -18,8 +19,9 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
-import soundfile as sf
 
+from custom_modules.data.audio import crop_or_repeat, load_audio, read_crop, read_samples, resolve_audio_path
+from custom_modules.data.errors import DataError
 from custom_modules.outputs.atomic import atomic_path
 
 if TYPE_CHECKING:  # imported lazily: SpeechBrain is slow to import; torch only where a function needs it
@@ -48,10 +50,6 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("ID", "wav", "spk_id")
-
-
-class DataError(ValueError):
-    """Bad input data: the message names the file, the line or value, and the fix."""
 
 
 def read_speaker_csv(path: str) -> List[Dict[str, str]]:
@@ -213,148 +211,6 @@ def split_train_valid(
     train = [r for r in rows if r["ID"] not in valid_ids]
     valid = [r for r in rows if r["ID"] in valid_ids]
     return train, valid
-
-
-def resolve_audio_path(path: str, data_folder: str) -> str:
-    """Absolute paths stay; ``$data_root/x`` and relative ``x`` are taken under data_folder.
-
-    Example
-    -------
-    >>> resolve_audio_path("$data_root/wav/a.wav", "/data")
-    '/data/wav/a.wav'
-    >>> resolve_audio_path("wav/a.wav", "/data"), resolve_audio_path("/x/a.wav", "/data")
-    ('/data/wav/a.wav', '/x/a.wav')
-    """
-    if path.startswith("$data_root"):
-        path = path[len("$data_root") :].lstrip("/")
-    return path if os.path.isabs(path) else os.path.join(data_folder, path)
-
-
-def read_samples(
-    path: str,
-    start: Optional[int] = None,
-    stop: Optional[int] = None,
-    sample_rate: Optional[int] = None,
-) -> np.ndarray:
-    """Read samples ``[start, stop)`` of a file as a mono float32 NumPy array (soundfile).
-
-    Multi-channel audio is averaged to mono. Raises :class:`DataError` naming the file
-    when it is missing, unreadable, empty, at another sample rate than expected, or holds
-    NaN/Inf samples.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
-    >>> sf.write(path, np.zeros(1600, dtype="float32"), 16000)
-    >>> read_samples(path, 100, 500, sample_rate=16000).shape
-    (400,)
-    """
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: audio file not found (check the CSV's wav column and --data_folder)")
-    try:
-        samples, rate = sf.read(path, start=start or 0, stop=stop, dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises several types for corrupt files
-        raise DataError(f"{path}: unreadable audio ({error})") from error
-    if sample_rate is not None and rate != sample_rate:
-        raise DataError(
-            f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz; resample the data "
-            f"(e.g. with recipes/prepare.py) or set sample_rate in the hparams"
-        )
-    if samples.shape[0] == 0:
-        raise DataError(f"{path}: no samples in [{start}, {stop})")
-    if not np.isfinite(samples).all():
-        raise DataError(f"{path}: {int((~np.isfinite(samples)).sum())} NaN/Inf samples")
-    return samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
-
-
-def load_audio(
-    path: str,
-    start: Optional[int] = None,
-    stop: Optional[int] = None,
-    sample_rate: Optional[int] = None,
-) -> torch.Tensor:
-    """:func:`read_samples` as a torch tensor.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
-    >>> sf.write(path, np.zeros(1600, dtype="float32"), 16000)
-    >>> load_audio(path, 100, 500, sample_rate=16000).shape
-    torch.Size([400])
-    """
-    import torch
-
-    return torch.from_numpy(read_samples(path, start, stop, sample_rate))
-
-
-def crop_or_repeat(
-    signal: torch.Tensor, num_samples: int, random: bool = True, generator: Optional[torch.Generator] = None
-) -> torch.Tensor:
-    """Exactly ``num_samples`` samples: a crop (random or centred) or, for a short
-    signal, the signal repeated (tiled) and cut. Never fails on short input.
-
-    Example
-    -------
-    >>> import torch
-    >>> crop_or_repeat(torch.arange(3.0), 7).tolist()
-    [0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
-    >>> crop_or_repeat(torch.arange(10.0), 4, random=False).tolist()
-    [3.0, 4.0, 5.0, 6.0]
-    """
-    import torch
-
-    length = signal.shape[0]
-    if length == 0:
-        raise DataError("cannot crop an empty signal")
-    if length < num_samples:
-        repeats = -(-num_samples // length)
-        return signal.repeat(repeats)[:num_samples]
-    if random:
-        offset = int(torch.randint(0, length - num_samples + 1, (1,), generator=generator))
-    else:
-        offset = (length - num_samples) // 2
-    return signal[offset : offset + num_samples]
-
-
-def read_crop(
-    path: str,
-    num_samples: int,
-    start: Optional[int] = None,
-    stop: Optional[int] = None,
-    random: bool = True,
-    sample_rate: Optional[int] = None,
-) -> torch.Tensor:
-    """Read a ``num_samples`` crop of segment ``[start, stop)`` reading only those frames.
-
-    A segment shorter than the crop is read whole and repeated (see :func:`crop_or_repeat`).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "x.wav")
-    >>> sf.write(path, np.arange(100, dtype="float32") / 100, 1000)
-    >>> read_crop(path, 40, random=False).shape, read_crop(path, 250).shape
-    (torch.Size([40]), torch.Size([250]))
-    """
-    import torch
-
-    start = int(start or 0)
-    if stop is None:
-        try:
-            stop = sf.info(path).frames
-        except Exception as error:
-            if not os.path.isfile(path):
-                raise DataError(
-                    f"{path}: audio file not found (check the CSV's wav column and --data_folder)"
-                ) from error
-            raise DataError(f"{path}: unreadable audio ({error})") from error
-    length = int(stop) - start
-    if length <= num_samples:
-        return crop_or_repeat(load_audio(path, start, stop, sample_rate), num_samples)
-    offset = int(torch.randint(0, length - num_samples + 1, (1,))) if random else (length - num_samples) // 2
-    return load_audio(path, start + offset, start + offset + num_samples, sample_rate)
 
 
 class Splits(NamedTuple):
