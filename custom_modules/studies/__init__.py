@@ -1,0 +1,1 @@
+"""Studies: comparisons, cross-validation and learning curves built on training and evaluation."""
