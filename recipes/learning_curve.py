@@ -42,7 +42,10 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from custom_modules.data.dataio import DataError, read_speaker_csv
 from custom_modules.experiment import file_sha256
-from custom_modules.learning_curve import (
+from custom_modules.outputs.atomic import atomic_path, write_json, write_text
+from custom_modules.outputs.provenance import git_commit, timestamp
+from custom_modules.scoring.normalisation import NORM_METHODS
+from custom_modules.studies.learning_curve import (
     LearningCurveError,
     check_speaker_counts,
     nested_subsets,
@@ -50,11 +53,8 @@ from custom_modules.learning_curve import (
     speaker_order,
     write_subset_folder,
 )
-from custom_modules.learning_curve_report import build_report, curve_markdown, curve_point, plot_learning_curve
-from custom_modules.outputs.atomic import atomic_path, write_json, write_text
-from custom_modules.outputs.provenance import git_commit, timestamp
-from custom_modules.scoring.normalisation import NORM_METHODS
-from custom_modules.train_overrides import (
+from custom_modules.studies.learning_curve_report import build_report, curve_markdown, curve_point, plot_learning_curve
+from custom_modules.studies.train_overrides import (
     RUN_ONLY_OPTIONS,
     check_no_heldout_speakers,
     check_train_overrides,

@@ -8,17 +8,17 @@ import os
 import numpy as np
 import pytest
 
-from custom_modules.crossval import (
+from custom_modules.data.dataio import read_speaker_csv
+from custom_modules.scoring.bootstrap import speaker_bootstrap
+from custom_modules.scoring.metrics import equal_error_rate
+from custom_modules.scoring.trials import Trial, parse_trials
+from custom_modules.studies.crossval import (
     CrossvalError,
     paired_comparison,
     pool_folds,
     speaker_folds,
     write_fold_folder,
 )
-from custom_modules.data.dataio import read_speaker_csv
-from custom_modules.scoring.bootstrap import speaker_bootstrap
-from custom_modules.scoring.metrics import equal_error_rate
-from custom_modules.scoring.trials import Trial, parse_trials
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

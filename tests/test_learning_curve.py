@@ -1,4 +1,4 @@
-"""recipes/learning_curve.py and custom_modules/learning_curve.py: nested speaker subsets,
+"""recipes/learning_curve.py and custom_modules/studies/learning_curve.py: nested speaker subsets,
 their CSVs, the table/JSON/plot from (fake) eval results, argument errors, resuming, and one
 end-to-end run on the tiny synthetic dataset (2 subsets, 1 epoch)."""
 
@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, TINY_TRAIN
 
 from custom_modules.data.dataio import read_speaker_csv, resolve_audio_path, write_speaker_csv
-from custom_modules.learning_curve import (
+from custom_modules.studies.learning_curve import (
     LearningCurveError,
     check_speaker_counts,
     nested_subsets,
@@ -24,8 +24,8 @@ from custom_modules.learning_curve import (
     subset_rows,
     write_subset_folder,
 )
-from custom_modules.learning_curve_report import build_report, curve_markdown, curve_point, plot_learning_curve
-from custom_modules.train_overrides import parse_overrides
+from custom_modules.studies.learning_curve_report import build_report, curve_markdown, curve_point, plot_learning_curve
+from custom_modules.studies.train_overrides import parse_overrides
 
 
 def load_recipe(name):

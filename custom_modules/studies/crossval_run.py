@@ -2,7 +2,7 @@
 
 ``recipes/crossval.py`` is the command; this module is what it runs. The building blocks
 (folds, fold folders, pooling, the paired comparison, the tables) are in
-:mod:`custom_modules.crossval`; here they are put together in the order of a run:
+:mod:`custom_modules.studies.crossval`; here they are put together in the order of a run:
 
 - :func:`resolve_configuration` checks the inputs (name, hparams file, data folder, train
   overrides, ``--extra_train`` CSVs, ``--extra_test`` folders) and builds the configuration
@@ -31,7 +31,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from custom_modules.crossval import (
+from custom_modules.data.dataio import DataError, read_speaker_csv
+from custom_modules.diagnostics.floor_check import training_recipe_facts
+from custom_modules.experiment import file_sha256
+from custom_modules.outputs.atomic import write_json, write_text
+from custom_modules.outputs.provenance import git_commit, project_path, timestamp
+from custom_modules.scoring.metrics import DEFAULT_P_TARGETS
+from custom_modules.scoring.trials import Trial
+from custom_modules.studies.crossval import (
     CrossvalError,
     FoldScores,
     comparison_markdown,
@@ -42,15 +49,8 @@ from custom_modules.crossval import (
     speaker_folds,
     write_fold_folder,
 )
-from custom_modules.data.dataio import DataError, read_speaker_csv
-from custom_modules.diagnostics.floor_check import training_recipe_facts
-from custom_modules.experiment import file_sha256
-from custom_modules.learning_curve import LearningCurveError, subset_rows
-from custom_modules.outputs.atomic import write_json, write_text
-from custom_modules.outputs.provenance import git_commit, project_path, timestamp
-from custom_modules.scoring.metrics import DEFAULT_P_TARGETS
-from custom_modules.scoring.trials import Trial
-from custom_modules.train_overrides import (
+from custom_modules.studies.learning_curve import LearningCurveError, subset_rows
+from custom_modules.studies.train_overrides import (
     RUN_ONLY_OPTIONS,
     check_train_overrides,
     hparams_seed,

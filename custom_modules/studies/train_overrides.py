@@ -6,7 +6,7 @@ cross-validation).
 finds the seed, :func:`check_no_heldout_speakers` refuses ``valid_speakers`` > 0 (train.py
 would draw held-out speakers anew inside each subset), :func:`configuration_differences`
 tells whether an earlier run of the same ``--name`` was another configuration. Bad input
-raises :class:`custom_modules.learning_curve.LearningCurveError`.
+raises :class:`custom_modules.studies.learning_curve.LearningCurveError`.
 
 Authors: the res2net-sv developers.
 """
@@ -18,7 +18,7 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from custom_modules.learning_curve import LearningCurveError
+from custom_modules.studies.learning_curve import LearningCurveError
 
 __all__ = [
     "FORBIDDEN_OVERRIDES",
@@ -109,7 +109,7 @@ def check_train_overrides(overrides: Mapping[str, Optional[str]]) -> None:
     >>> check_train_overrides({"debug": None})
     Traceback (most recent call last):
     ...
-    custom_modules.learning_curve.LearningCurveError: --debug keeps no checkpoint (SpeechBrain writes it to a temporary folder), so the subsets could not be evaluated; for a quick curve use --number_of_epochs=1 (and a small model, e.g. --m_channels=4)
+    custom_modules.studies.learning_curve.LearningCurveError: --debug keeps no checkpoint (SpeechBrain writes it to a temporary folder), so the subsets could not be evaluated; for a quick curve use --number_of_epochs=1 (and a small model, e.g. --m_channels=4)
     """
     forbidden = [k for k in FORBIDDEN_OVERRIDES if k in overrides]
     if forbidden:
@@ -225,7 +225,7 @@ def check_no_heldout_speakers(hparams_text: str, overrides: Mapping[str, Optiona
     >>> check_no_heldout_speakers("valid_speakers: 0\\n", {"valid_speakers": "2"})
     Traceback (most recent call last):
     ...
-    custom_modules.learning_curve.LearningCurveError: valid_speakers=2: train.py would set 2 speakers of every subset apart, drawn anew per subset, so the training sets would not be nested; run the learning curve with --valid_speakers=0 (each subset's last checkpoint is then evaluated; the curve itself measures unseen speakers by EER on the trials)
+    custom_modules.studies.learning_curve.LearningCurveError: valid_speakers=2: train.py would set 2 speakers of every subset apart, drawn anew per subset, so the training sets would not be nested; run the learning curve with --valid_speakers=0 (each subset's last checkpoint is then evaluated; the curve itself measures unseen speakers by EER on the trials)
     """
     value = hparams_setting(hparams_text, overrides, "valid_speakers")
     if value not in (None, "0", "null", "~"):

@@ -11,8 +11,8 @@ it is tested exactly. This module holds the speakers and their data:
   paths are absolute, so they stay valid from the new folder.
 
 The run's ``train.py`` overrides (parsing, the seed, configuration differences) are in
-:mod:`custom_modules.train_overrides`; the report (one point per subset, the table, JSON and
-figure) in :mod:`custom_modules.learning_curve_report`.
+:mod:`custom_modules.studies.train_overrides`; the report (one point per subset, the table, JSON and
+figure) in :mod:`custom_modules.studies.learning_curve_report`.
 
 Authors: the res2net-sv developers.
 """
@@ -74,7 +74,7 @@ def parse_speaker_counts(text: str) -> List[int]:
     >>> parse_speaker_counts("4,x")
     Traceback (most recent call last):
     ...
-    custom_modules.learning_curve.LearningCurveError: --speakers '4,x': 'x' is not an integer; give a comma list of speaker counts, e.g. --speakers 4,8,12,16
+    custom_modules.studies.learning_curve.LearningCurveError: --speakers '4,x': 'x' is not an integer; give a comma list of speaker counts, e.g. --speakers 4,8,12,16
     """
     items = [item.strip() for item in str(text).split(",")]
     counts = []
@@ -118,11 +118,11 @@ def check_speaker_counts(counts: Sequence[int], available: int, minimum: int = M
     >>> check_speaker_counts([4, 20], available=16)
     Traceback (most recent call last):
     ...
-    custom_modules.learning_curve.LearningCurveError: --speakers 4,20: 20 is more than the 16 training speakers of train.csv; the largest count can be 16 (e.g. --speakers 4,16)
+    custom_modules.studies.learning_curve.LearningCurveError: --speakers 4,20: 20 is more than the 16 training speakers of train.csv; the largest count can be 16 (e.g. --speakers 4,16)
     >>> check_speaker_counts([8, 4], available=16)
     Traceback (most recent call last):
     ...
-    custom_modules.learning_curve.LearningCurveError: --speakers 8,4: 4 after 8; counts must increase strictly, since each subset contains the previous one (e.g. --speakers 4,8)
+    custom_modules.studies.learning_curve.LearningCurveError: --speakers 8,4: 4 after 8; counts must increase strictly, since each subset contains the previous one (e.g. --speakers 4,8)
     """
     given = ",".join(str(c) for c in counts)
     if not counts:

@@ -3,7 +3,7 @@
 :func:`curve_point` reads one subset's ``results.json`` (recipes/eval.py), ``metrics.jsonl``
 and ``experiment.json`` (recipes/train.py); :func:`build_report`, :func:`curve_markdown` and
 :func:`plot_learning_curve` write the table, JSON and figure (see
-:mod:`custom_modules.learning_curve` for the subsets).
+:mod:`custom_modules.studies.learning_curve` for the subsets).
 
 Authors: the res2net-sv developers.
 """
@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 
-from custom_modules.learning_curve import LearningCurveError
 from custom_modules.scoring.metrics import percent_text
+from custom_modules.studies.learning_curve import LearningCurveError
 
 __all__ = ["curve_point", "build_report", "curve_markdown", "plot_learning_curve"]
 

@@ -32,10 +32,10 @@ import numpy as np
 
 from custom_modules.data.dataio import read_speaker_csv, write_speaker_csv_if_changed
 from custom_modules.data.preparation import make_trials, write_trials
-from custom_modules.learning_curve import subset_rows
 from custom_modules.scoring.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
 from custom_modules.scoring.metrics import DEFAULT_P_TARGETS, percent_text, verification_metrics
 from custom_modules.scoring.trials import Trial, read_scores
+from custom_modules.studies.learning_curve import subset_rows
 
 __all__ = [
     "CrossvalError",
@@ -93,7 +93,7 @@ def speaker_folds(speakers: Sequence[str], folds: int, seed: int) -> List[List[s
     >>> speaker_folds(["a", "b", "c"], 2, seed=0)
     Traceback (most recent call last):
     ...
-    custom_modules.crossval.CrossvalError: 3 speakers cannot make 2 folds of at least 2 test speakers; cross-validation needs at least 4 speakers
+    custom_modules.studies.crossval.CrossvalError: 3 speakers cannot make 2 folds of at least 2 test speakers; cross-validation needs at least 4 speakers
     """
     unique = sorted(set(speakers))
     folds = int(folds)
