@@ -399,3 +399,16 @@ def test_end_to_end_two_subsets_one_epoch_then_resume(tiny_dataset, tmp_path, mo
     recipe.main(args)
     assert capsys.readouterr().out.count("not retrained") == 2
     assert json.load(open(tmp_path / "results" / "curve" / "learning_curve.json"))["points"] == report["points"]
+
+
+def test_hparams_settings_are_read_as_yaml_not_as_text():
+    """seed and valid_speakers were read with a regular expression: a quoted value came back
+    with its quotes and a !ref as the text '!ref'."""
+    from custom_modules.studies.train_overrides import hparams_seed, hparams_setting
+
+    text = 'base: 5\nseed: "1987"  # quoted\nvalid_speakers: !ref <base>\nnested:\n    lr: 0.1\n'
+    assert hparams_setting(text, {}, "seed") == "1987"
+    assert hparams_seed(text, {}) == 1987
+    assert hparams_setting(text, {}, "valid_speakers") is None  # not a plain value
+    assert hparams_setting(text, {}, "lr") is None  # not top-level
+    assert hparams_setting(text, {"seed": "3"}, "seed") == "3"

@@ -268,8 +268,9 @@ class Res2NetSpeakerEncoder(nn.Module):
         Stem channels; stage planes are ``m_channels * (1, 2, 4, 8)``.
         32 by default, 16 for CPU demos, 64 for large runs.
     num_blocks : sequence of int
-        Blocks per stage: (3, 4, 6, 3) is Res2Net-50; (3, 4, 6, 3) with ``expansion=1``
-        gives a Res2Net34-style (basic-width) network.
+        Blocks per stage: (3, 4, 6, 3) is Res2Net-50. With ``expansion=1`` the blocks stay
+        bottlenecks (1x1, split 3x3, 1x1) with narrower outputs: that is not Res2Net-34, whose
+        blocks are basic (two 3x3 convolutions), which this encoder does not build.
     base_width, scale, expansion : int
         Res2Net width per split (for 64 planes), number of splits, bottleneck expansion.
     strides : sequence of int

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from custom_modules.studies.learning_curve import LearningCurveError
@@ -167,8 +166,16 @@ def hparams_setting(hparams_text: str, overrides: Mapping[str, Optional[str]], k
     """
     if key in overrides:
         return overrides[key]
-    match = re.search(rf"^{re.escape(key)}:[ \t]*([^#\s]+)", hparams_text, flags=re.MULTILINE)
-    return match.group(1) if match else None
+    import ruamel.yaml
+
+    try:  # round-trip mode keeps tags as data: nothing is built or run
+        tree = ruamel.yaml.YAML(typ="rt").load(hparams_text)
+    except ruamel.yaml.YAMLError as error:
+        raise LearningCurveError(f"the hparams file is not valid YAML ({error})") from None
+    value = tree.get(key) if isinstance(tree, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None  # absent, or not a plain scalar (a !ref, a list, a mapping)
+    return str(value)
 
 
 def hparams_seed(hparams_text: str, overrides: Mapping[str, Optional[str]]) -> int:
