@@ -12,8 +12,9 @@ files (IDs: file names without extension). The .npz holds ``ids`` and ``embeddin
 the length-aware encoder makes padding harmless.
 
 Memory is bounded: an utterance of at most 30 s (--max_seconds) is embedded whole; a longer
-one is the mean embedding of 30 s windows with half overlap, and a batch holds at most 120 s
-of padded audio. A 10-minute file peaked at 2.5 GB of resident memory with Res2Net50 m16
+one is the mean embedding of 30 s windows with half overlap (with --per_window, one embedding
+per window instead, IDs ``<id>@<start>-<end>`` in seconds of the file), and a batch holds at
+most 120 s of padded audio. A 10-minute file peaked at 2.5 GB of resident memory with Res2Net50 m16
 (8.8 GB when it was embedded whole).
 
 A --model ending in .onnx (recipes/export.py --format onnx) runs on onnxruntime alone: torch
@@ -31,6 +32,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from custom_modules.data.audio import segment_length, windows
 from custom_modules.data.audio_check import audio_warnings
 from custom_modules.data.dataio import DataError, read_speaker_csv, row_segments
 from custom_modules.export.onnx_runtime import OnnxEmbedder, load_model, model_errors
@@ -59,6 +61,26 @@ def list_inputs(inputs: List[str]) -> Tuple[List[str], List[Segment]]:
     if len(set(ids)) != len(ids):
         ids = [os.path.splitext(p)[0] for p in inputs]
     return ids, [(p, None, None) for p in inputs]
+
+
+def per_window(
+    ids: List[str], segments: List[Segment], max_seconds: float, sample_rate: int
+) -> Tuple[List[str], List[Segment]]:
+    """Every segment longer than ``max_seconds`` cut into its half-overlapping windows (the
+    windows the averaged embedding uses), each its own item: ``<id>@<start>-<end>`` (seconds)."""
+    window = int(round(max_seconds * sample_rate))
+    out_ids, out_segments = [], []
+    for uid, (path, start, stop) in zip(ids, segments):
+        first = int(start or 0)
+        pieces = windows(first, first + segment_length(path, start, stop), window)
+        if len(pieces) == 1:
+            out_ids.append(uid)
+            out_segments.append((path, start, stop))
+            continue
+        for a, b in pieces:
+            out_ids.append(f"{uid}@{a / sample_rate:.2f}-{b / sample_rate:.2f}")
+            out_segments.append((path, a, b))
+    return out_ids, out_segments
 
 
 def embed_segments(args: argparse.Namespace, segments: List[Segment], model=None) -> np.ndarray:
@@ -95,6 +117,11 @@ def main(argv=None) -> None:
         "memory; 0: embed whole)",
     )
     parser.add_argument(
+        "--per_window",
+        action="store_true",
+        help="longer utterances: one embedding per window (IDs <id>@<start>-<end> seconds) instead of their mean",
+    )
+    parser.add_argument(
         "--trust_model_code",
         action="store_true",
         help="load a model folder whose hyperparams.yaml calls code beyond the known model classes "
@@ -107,6 +134,9 @@ def main(argv=None) -> None:
     try:
         model = load_model(args.model, device=args.device, trust_model_code=args.trust_model_code)
         ids, segments = list_inputs(args.input)
+        if args.per_window and args.max_seconds:
+            rate = model.sample_rate if isinstance(model, OnnxEmbedder) else model.record.get("sample_rate", 16000)
+            ids, segments = per_window(ids, segments, args.max_seconds, rate)
         warned = [
             (path, w)
             for path in dict.fromkeys(p for p, _, _ in segments)

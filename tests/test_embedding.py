@@ -1,5 +1,7 @@
 """The shared waveform -> embedding path: exact frame lengths and padding invariance."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,6 +12,8 @@ from speechbrain.processing.features import InputNormalization
 from custom_modules.models.embedding import EmbeddingExtractor, embed_utterances, frame_lengths, pad_batch
 from custom_modules.models.features import SpeakerFeatures
 from custom_modules.models.res2net import Res2Net50
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -107,3 +111,24 @@ def test_long_files_are_the_mean_of_half_overlapping_windows_within_a_memory_bud
     assert max(t for _, t in extractor.shapes) == 4 * rate  # never more than one window of a file at a time
     unbounded = embed_utterances(_MeanAndLength(), segments, sample_rate=rate, max_seconds=None, batch_seconds=None)
     assert unbounded[0, 0] == pytest.approx(long_signal.mean(), abs=1e-6) and unbounded[0, 1] == pytest.approx(10.0)
+
+
+def test_embed_per_window_gives_the_windows_whose_mean_is_the_averaged_embedding(tmp_path):
+    """recipes/embed.py --per_window: one item per window of a long file (the windows the
+    averaged embedding uses), IDs <id>@<start>-<end> seconds; short files stay whole."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("embed_recipe", os.path.join(ROOT, "recipes", "embed.py"))
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    rate = 1000
+    rng = np.random.default_rng(1)
+    sf.write(tmp_path / "long.wav", (0.1 * rng.standard_normal(10 * rate)).astype(np.float32), rate, subtype="FLOAT")
+    sf.write(tmp_path / "short.wav", (0.1 * rng.standard_normal(3 * rate)).astype(np.float32), rate, subtype="FLOAT")
+    segments = [(str(tmp_path / "long.wav"), None, None), (str(tmp_path / "short.wav"), None, None)]
+    ids, pieces = recipe.per_window(["long", "short"], segments, max_seconds=4.0, sample_rate=rate)
+    assert ids == ["long@0.00-4.00", "long@2.00-6.00", "long@4.00-8.00", "long@6.00-10.00", "short"]
+    assert pieces[1] == (str(tmp_path / "long.wav"), 2000, 6000) and pieces[-1] == segments[1]
+    each = embed_utterances(_MeanAndLength(), pieces, sample_rate=rate, max_seconds=4.0)
+    averaged = embed_utterances(_MeanAndLength(), segments, sample_rate=rate, max_seconds=4.0)
+    assert np.allclose(each[:4].mean(axis=0), averaged[0], atol=1e-6) and np.allclose(each[4], averaged[1])

@@ -7,7 +7,7 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -17,7 +17,15 @@ from custom_modules.data.errors import DataError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["resolve_audio_path", "read_samples", "load_audio", "crop_or_repeat", "read_crop"]
+__all__ = [
+    "resolve_audio_path",
+    "read_samples",
+    "load_audio",
+    "crop_or_repeat",
+    "read_crop",
+    "segment_length",
+    "windows",
+]
 
 
 def resolve_audio_path(path: str, data_folder: str) -> str:
@@ -160,3 +168,31 @@ def read_crop(
         return crop_or_repeat(load_audio(path, start, stop, sample_rate), num_samples)
     offset = int(torch.randint(0, length - num_samples + 1, (1,))) if random else (length - num_samples) // 2
     return load_audio(path, start + offset, start + offset + num_samples, sample_rate)
+
+
+def segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
+    """Samples in ``[start, stop)`` of a file (``stop=None``: to the end)."""
+    if stop is None:
+        try:
+            stop = sf.info(path).frames
+        except Exception as error:
+            raise DataError(f"{path}: unreadable or missing audio ({error})") from error
+    return int(stop) - int(start or 0)
+
+
+def windows(start: int, stop: int, window: int) -> List[Tuple[int, int]]:
+    """``[start, stop)`` cut into windows of ``window`` samples every ``window // 2``, the
+    last one ending at ``stop``; one window when the span is not longer than ``window``.
+
+    Example
+    -------
+    >>> windows(0, 10, 4)
+    [(0, 4), (2, 6), (4, 8), (6, 10)]
+    >>> windows(5, 8, 4)
+    [(5, 8)]
+    """
+    if stop - start <= window:
+        return [(start, stop)]
+    hop = max(1, window // 2)
+    starts = list(range(start, stop - window, hop)) + [stop - window]
+    return [(a, a + window) for a in dict.fromkeys(starts)]

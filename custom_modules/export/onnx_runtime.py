@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from custom_modules.data.dataio import read_samples
+from custom_modules.data.audio import read_samples, segment_length, windows
 
 __all__ = ["OnnxModelError", "is_onnx_model", "pad_batch", "OnnxEmbedder", "load_model", "model_errors", "model_card"]
 
@@ -55,28 +55,6 @@ def pad_batch(signals: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
     for row, signal in enumerate(signals):
         wavs[row, : signal.shape[0]] = signal
     return wavs, np.array([s.shape[0] / longest for s in signals], dtype=np.float32)
-
-
-def _windows(start: int, stop: int, window: int) -> List[Tuple[int, int]]:
-    """As :func:`custom_modules.models.embedding.windows` (tested equal)."""
-    if stop - start <= window:
-        return [(start, stop)]
-    hop = max(1, window // 2)
-    starts = list(range(start, stop - window, hop)) + [stop - window]
-    return [(a, a + window) for a in dict.fromkeys(starts)]
-
-
-def _segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
-    if stop is None:
-        import soundfile as sf
-
-        from custom_modules.data.dataio import DataError
-
-        try:
-            stop = sf.info(path).frames
-        except Exception as error:
-            raise DataError(f"{path}: unreadable or missing audio ({error})") from error
-    return int(stop) - int(start or 0)
 
 
 class OnnxEmbedder:
@@ -153,10 +131,10 @@ class OnnxEmbedder:
         budget = int(batch_seconds * self.sample_rate) if batch_seconds else None
         pieces = []  # segment, path, start, stop, samples
         for index, (path, start, stop) in enumerate(segments):
-            length = _segment_length(path, start, stop)
+            length = segment_length(path, start, stop)
             if max_samples and length > max_samples:
                 first = int(start or 0)
-                pieces.extend((index, path, a, b, b - a) for a, b in _windows(first, first + length, max_samples))
+                pieces.extend((index, path, a, b, b - a) for a, b in windows(first, first + length, max_samples))
             else:
                 pieces.append((index, path, start, stop, length))
         pieces.sort(key=lambda piece: piece[4])

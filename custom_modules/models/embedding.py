@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from custom_modules.data.audio import segment_length, windows
+
 __all__ = [
     "frame_lengths",
     "compute_embeddings",
@@ -112,40 +114,8 @@ def pad_batch(signals: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tens
     return wavs, lens
 
 
-def segment_length(path: str, start: Optional[int], stop: Optional[int]) -> int:
-    """Samples in ``[start, stop)`` of a file (``stop=None``: to the end)."""
-    if stop is None:
-        import soundfile as sf
-
-        from custom_modules.data.dataio import DataError
-
-        try:
-            stop = sf.info(path).frames
-        except Exception as error:
-            raise DataError(f"{path}: unreadable or missing audio ({error})") from error
-    return int(stop) - int(start or 0)
-
-
 MAX_SECONDS = 30.0  # longer segments: the mean embedding of windows this long, half overlapping
 BATCH_SECONDS = 120.0  # padded audio per batch at most: what bounds the memory of embedding
-
-
-def windows(start: int, stop: int, window: int) -> List[Tuple[int, int]]:
-    """``[start, stop)`` cut into windows of ``window`` samples every ``window // 2``, the
-    last one ending at ``stop``; one window when the span is not longer than ``window``.
-
-    Example
-    -------
-    >>> windows(0, 10, 4)
-    [(0, 4), (2, 6), (4, 8), (6, 10)]
-    >>> windows(5, 8, 4)
-    [(5, 8)]
-    """
-    if stop - start <= window:
-        return [(start, stop)]
-    hop = max(1, window // 2)
-    starts = list(range(start, stop - window, hop)) + [stop - window]
-    return [(a, a + window) for a in dict.fromkeys(starts)]
 
 
 @torch.no_grad()
