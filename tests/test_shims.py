@@ -51,14 +51,21 @@ def test_names_used_by_committed_files_resolve_to_the_grouped_classes():
 
 
 def test_a_committed_training_hparams_file_still_builds(tiny_dataset, tmp_path):
+    """A committed hyperparams.yaml (references resolved when it was saved, so its data and
+    output paths are those of the machine that ran it) builds its Res2Net50 through the old
+    path once those paths point at a tiny dataset and a temporary folder."""
     from hyperpyyaml import load_hyperpyyaml
 
     paths = sorted(glob.glob(os.path.join(ROOT, "results", "**", "res2net_am_smalldata*.yaml"), recursive=True))
     paths = [p for p in paths if "custom_modules.res2net.Res2Net50" in open(p).read()]
     if not paths:
         pytest.skip("no committed Res2Net50 hparams under results/")
-    with open(paths[0]) as handle:
-        hparams = load_hyperpyyaml(handle, {"data_folder": tiny_dataset, "output_folder": str(tmp_path / "exp")})
+    text = open(paths[0]).read()
+    data = re.search(r"^data_folder: (\S+)", text, flags=re.MULTILINE).group(1)
+    output = re.search(r"^output_folder: (\S+)", text, flags=re.MULTILINE).group(1)
+    text = text.replace(output, str(tmp_path / "exp")).replace(data, tiny_dataset)
+    hparams = load_hyperpyyaml(text)
     from custom_modules.models.res2net import Res2Net50
 
     assert isinstance(hparams["embedding_model"], Res2Net50)
+    assert hparams["train_annotation"] == os.path.join(tiny_dataset, "train.csv")
