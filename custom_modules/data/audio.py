@@ -7,7 +7,7 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -196,3 +196,53 @@ def windows(start: int, stop: int, window: int) -> List[Tuple[int, int]]:
     hop = max(1, window // 2)
     starts = list(range(start, stop - window, hop)) + [stop - window]
     return [(a, a + window) for a in dict.fromkeys(starts)]
+
+
+Piece = Tuple[int, str, Optional[int], Optional[int], int]  # segment index, path, start, stop, samples
+
+
+def batch_plan(
+    segments: Sequence[Tuple[str, Optional[int], Optional[int]]],
+    sample_rate: int,
+    batch_size: int,
+    max_seconds: Optional[float],
+    batch_seconds: Optional[float],
+    progress: bool = False,
+) -> Iterable[List[Piece]]:
+    """How an embedder reads ``segments`` ``(path, start, stop)``: a segment longer than
+    ``max_seconds`` becomes its half-overlapping windows (:func:`windows`), pieces go in
+    order of length (little padding), and a batch holds at most ``batch_size`` pieces and
+    ``batch_seconds`` of padded audio (at least one piece). None lifts a bound. Each piece
+    names its segment, so the embeddings of a segment's windows can be averaged.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(path, np.zeros(10), 1)
+    >>> [[p[0] for p in batch] for batch in batch_plan([(path, None, None), (path, 0, 3)], 1, 2, 4, 8)]
+    [[1, 0], [0, 0], [0]]
+    """
+    max_samples = int(max_seconds * sample_rate) if max_seconds else None
+    budget = int(batch_seconds * sample_rate) if batch_seconds else None
+    pieces: List[Piece] = []
+    for index, (path, start, stop) in enumerate(segments):
+        length = segment_length(path, start, stop)
+        if max_samples and length > max_samples:
+            first = int(start or 0)
+            pieces.extend((index, path, a, b, b - a) for a, b in windows(first, first + length, max_samples))
+        else:
+            pieces.append((index, path, start, stop, length))
+    pieces.sort(key=lambda piece: piece[4])
+    batches: List[List[Piece]] = []
+    for piece in pieces:  # ascending lengths: the newest piece is the longest
+        current = batches[-1] if batches else None
+        if current is None or len(current) >= batch_size or (budget and (len(current) + 1) * piece[4] > budget):
+            batches.append([piece])
+        else:
+            current.append(piece)
+    if progress:
+        from tqdm import tqdm
+
+        return tqdm(batches, desc="embedding", unit="batch")
+    return batches

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from custom_modules.data.audio import read_samples, segment_length, windows
+from custom_modules.data.audio import batch_plan, read_samples
 
 __all__ = ["OnnxModelError", "is_onnx_model", "pad_batch", "OnnxEmbedder", "load_model", "model_errors", "model_card"]
 
@@ -127,32 +127,10 @@ class OnnxEmbedder:
     ) -> np.ndarray:
         """Embed audio segments ``(path, start, stop)``: (N, D) float32 in input order,
         batched and windowed as :func:`custom_modules.models.embedding.embed_utterances`."""
-        max_samples = int(max_seconds * self.sample_rate) if max_seconds else None
-        budget = int(batch_seconds * self.sample_rate) if batch_seconds else None
-        pieces = []  # segment, path, start, stop, samples
-        for index, (path, start, stop) in enumerate(segments):
-            length = segment_length(path, start, stop)
-            if max_samples and length > max_samples:
-                first = int(start or 0)
-                pieces.extend((index, path, a, b, b - a) for a, b in windows(first, first + length, max_samples))
-            else:
-                pieces.append((index, path, start, stop, length))
-        pieces.sort(key=lambda piece: piece[4])
-        batches: List[List[int]] = []
-        for position, piece in enumerate(pieces):  # ascending lengths: the newest piece is the longest
-            current = batches[-1] if batches else None
-            if current is None or len(current) >= batch_size or (budget and (len(current) + 1) * piece[4] > budget):
-                batches.append([position])
-            else:
-                current.append(position)
-        if progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc="embedding", unit="batch")
+        batches = batch_plan(segments, self.sample_rate, batch_size, max_seconds, batch_seconds, progress)
         sums = np.zeros((len(segments), self.embedding_dim), np.float64)
         counts = np.zeros(len(segments), np.int64)
-        for batch in batches:
-            chosen = [pieces[p] for p in batch]
+        for chosen in batches:
             signals = [read_samples(path, a, b, sample_rate=self.sample_rate) for _, path, a, b, _ in chosen]
             emb = self(*pad_batch(signals))
             for row, (index, *_rest) in enumerate(chosen):

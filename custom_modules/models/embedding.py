@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from custom_modules.data.audio import segment_length, windows
+from custom_modules.data.audio import batch_plan, segment_length, windows
 
 __all__ = [
     "frame_lengths",
@@ -141,35 +141,13 @@ def embed_utterances(
     """
     from custom_modules.data.dataio import load_audio
 
-    max_samples = int(max_seconds * sample_rate) if max_seconds else None
-    budget = int(batch_seconds * sample_rate) if batch_seconds else None
-    pieces: List[Tuple[int, str, Optional[int], Optional[int], int]] = []  # segment, path, start, stop, samples
-    for index, (path, start, stop) in enumerate(segments):
-        length = segment_length(path, start, stop)
-        if max_samples and length > max_samples:
-            first = int(start or 0)
-            pieces.extend((index, path, a, b, b - a) for a, b in windows(first, first + length, max_samples))
-        else:
-            pieces.append((index, path, start, stop, length))
-    pieces.sort(key=lambda piece: piece[4])
-    batches: List[List[int]] = []
-    for position, piece in enumerate(pieces):  # ascending lengths: the newest piece is the longest
-        current = batches[-1] if batches else None
-        if current is None or len(current) >= batch_size or (budget and (len(current) + 1) * piece[4] > budget):
-            batches.append([position])
-        else:
-            current.append(position)
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc="embedding", unit="batch")
+    batches = batch_plan(segments, sample_rate, batch_size, max_seconds, batch_seconds, progress)
     sums: List[Optional[np.ndarray]] = [None] * len(segments)
     counts = [0] * len(segments)
     extractor.eval()
-    for batch in batches:
-        chosen = [pieces[p] for p in batch]
+    for chosen in batches:
         wavs, lens = pad_batch([load_audio(path, a, b, sample_rate=sample_rate) for _, path, a, b, _ in chosen])
-        emb = extractor(wavs.to(device), lens.to(device)).reshape(len(batch), -1).float().cpu().numpy()
+        emb = extractor(wavs.to(device), lens.to(device)).reshape(len(chosen), -1).float().cpu().numpy()
         for row, (index, *_rest) in enumerate(chosen):
             sums[index] = emb[row].astype(np.float64) if sums[index] is None else sums[index] + emb[row]
             counts[index] += 1
