@@ -13,8 +13,20 @@ def _channels_last(*shape, scale=3.0, shift=1.0):
     return (torch.randn(*shape, dtype=torch.float64) * scale + shift).contiguous(memory_format=CL)
 
 
-@pytest.mark.parametrize("momentum, affine", [(0.1, True), (None, True), (0.3, False)])
-def test_narrow_batch_norm_matches_batch_norm2d_over_steps(momentum, affine):
+@pytest.mark.parametrize(
+    "momentum, affine, shape",
+    [
+        (0.1, True, (4, 5, 6, 7)),  # 168 frames: read 8 rows at a time
+        (None, True, (4, 5, 6, 7)),
+        (0.3, False, (4, 5, 6, 7)),
+        (0.1, True, (3, 5, 3, 7)),  # 63 frames, odd: one row at a time
+        (0.1, True, (2, 5, 3, 2)),  # 12 frames: 4 rows at a time
+    ],
+)
+def test_narrow_batch_norm_matches_batch_norm2d_over_steps(momentum, affine, shape):
+    from custom_modules.models.channels_last import _row_groups
+
+    assert _row_groups(shape[0] * shape[2] * shape[3], 5) == {168: 8, 63: 1, 12: 4}[shape[0] * shape[2] * shape[3]]
     torch.manual_seed(0)
     ours = NarrowBatchNorm2d(5, momentum=momentum, affine=affine).double()
     ref = nn.BatchNorm2d(5, momentum=momentum, affine=affine).double()
@@ -24,8 +36,8 @@ def test_narrow_batch_norm_matches_batch_norm2d_over_steps(momentum, affine):
             ref.bias.normal_()
     ours.load_state_dict(ref.state_dict())
     for _ in range(3):
-        x = _channels_last(4, 5, 6, 7).requires_grad_()
-        grad = _channels_last(4, 5, 6, 7)
+        x = _channels_last(*shape).requires_grad_()
+        grad = _channels_last(*shape)
         out = ours(x)
         assert out.is_contiguous(memory_format=CL)
         out.backward(grad)
