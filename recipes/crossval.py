@@ -82,6 +82,12 @@ def parse_args(argv: Optional[List[str]]):
         help="also score every fold's model on FOLDER/trials.txt (with FOLDER/test.csv), e.g. "
         "held-out speakers of another corpus; repeatable",
     )
+    parser.add_argument(
+        "--init_from_study",
+        metavar="NAME",
+        help="start every fold from the model the cross-validation NAME trained on the same fold (same folds "
+        "and data): a later stage of one training, e.g. large-margin fine-tuning with --init_head=True",
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="speaker-bootstrap rounds of the pooled figures")
     parser.add_argument("--exp_root", default=os.path.join(ROOT, "exp", "crossval"))
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results", "crossval"))

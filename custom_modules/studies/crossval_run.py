@@ -113,6 +113,7 @@ class CrossvalOptions:
     extra_test: Sequence[str] = ()
     resamples: int = 1000
     train_options: Sequence[str] = ()
+    init_from_study: Optional[str] = None
 
 
 @dataclass
@@ -128,6 +129,7 @@ class CrossvalSetup:
     folds: List[List[str]]
     extra_rows: List[Row]
     extra_tests: List[Dict[str, str]]
+    init_study: Optional[Dict[str, Any]] = None
     config: Dict[str, Any] = field(default_factory=dict)
     exp_folder: str = ""
     results_folder: str = ""
@@ -296,7 +298,38 @@ def _configuration(setup: CrossvalSetup) -> Dict[str, Any]:
         "train_args": override_args(
             {k: v for k, v in setup.overrides.items() if k not in RUN_ONLY_OPTIONS + ("seed",)}
         ),
+        **({"init_from_study": setup.init_study} if setup.init_study else {}),
     }
+
+
+def _init_study(options: CrossvalOptions, data_folder: str, folds: List[List[str]], overrides) -> Dict[str, Any]:
+    """``--init_from_study NAME``: every fold starts from the model that study trained on the
+    same fold (a later stage of one training, e.g. large-margin fine-tuning). The study must
+    have drawn the same folds of the same data; what it was is recorded in this run's
+    configuration."""
+    name = options.init_from_study
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise CrossvalRunError(f"--init_from_study {name!r}: use the --name of a cross-validation run")
+    if "init_from" in overrides:
+        raise CrossvalRunError(
+            "--init_from and --init_from_study both say where the folds start: --init_from_study NAME starts "
+            "every fold from that study's model of the same fold; pass one of them"
+        )
+    path = os.path.join(os.path.abspath(options.exp_root), name, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise CrossvalRunError(
+            f"--init_from_study {name}: {path} not found; run that cross-validation first (same folds, "
+            f"--exp_root {options.exp_root})"
+        )
+    with open(path) as handle:
+        study = json.load(handle)
+    if study.get("fold_speakers") != folds or study.get("data_folder") != project_path(data_folder):
+        raise CrossvalRunError(
+            f"--init_from_study {name}: its folds are not this run's ({path} holds data folder "
+            f"{study.get('data_folder')!r} and other fold speakers); use the same --data_folder, --folds and "
+            f"--fold_seed as that study"
+        )
+    return {key: study.get(key) for key in ("hparams_file", "hparams_sha256", "seed", "train_args")} | {"name": name}
 
 
 def resolve_configuration(options: CrossvalOptions) -> CrossvalSetup:
@@ -316,7 +349,8 @@ def resolve_configuration(options: CrossvalOptions) -> CrossvalSetup:
         extra_tests = [extra_test_paths(folder) for folder in options.extra_test]
     except (LearningCurveError, CrossvalError, DataError) as error:
         raise CrossvalRunError(str(error)) from None
-    setup = CrossvalSetup(options, data_folder, overrides, seed, rows, folds, extra_rows, extra_tests)
+    init_study = _init_study(options, data_folder, folds, overrides) if options.init_from_study else None
+    setup = CrossvalSetup(options, data_folder, overrides, seed, rows, folds, extra_rows, extra_tests, init_study)
     setup.config = _configuration(setup)
     setup.exp_folder = os.path.join(os.path.abspath(options.exp_root), options.name)
     setup.results_folder = os.path.join(os.path.abspath(options.output_root), options.name)
@@ -387,7 +421,7 @@ def run_fold(setup: CrossvalSetup, k: int, progress: Callable[[str], None] = say
         progress(f"fold {k + 1}/{options.folds}: done already ({results_path})")
     else:
         progress(f"fold {k + 1}/{options.folds}: test speakers {', '.join(test_speakers)}; training -> {out_k}")
-        train_args = override_args({**setup.overrides, "seed": str(setup.seed)})
+        train_args = override_args({**setup.overrides, "seed": str(setup.seed)}) + _fold_init(setup, k)
         train([os.path.abspath(options.hparams), f"--data_folder={data_k}", f"--output_folder={out_k}", *train_args])
         evaluate_fold(_fold_overrides(out_k, data_k, paths["trials"], paths["test"], eval_k), _device(setup))
     with open(results_path) as handle:
@@ -403,6 +437,20 @@ def run_fold(setup: CrossvalSetup, k: int, progress: Callable[[str], None] = say
         "checkpoint": os.path.basename(results.get("checkpoint") or ""),
     }
     return FoldResult(scores, floor, facts, extra)
+
+
+def _fold_init(setup: CrossvalSetup, k: int) -> List[str]:
+    """``--init_from=<the init study's model of fold k>``, or nothing without an init study."""
+    if not setup.init_study:
+        return []
+    study = setup.init_study
+    folder = os.path.join(os.path.abspath(setup.options.exp_root), study["name"], f"fold{k + 1}", str(study["seed"]))
+    if not os.path.isdir(os.path.join(folder, "save")):
+        raise CrossvalRunError(
+            f"--init_from_study {study['name']}: fold {k + 1} has no trained model ({folder}/save not found); "
+            f"finish that cross-validation first (rerun its command: finished folds are kept)"
+        )
+    return [f"--init_from={folder}"]
 
 
 def _device(setup: CrossvalSetup) -> str:

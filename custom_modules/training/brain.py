@@ -48,7 +48,14 @@ from custom_modules.training.checkpoints import (
     save_files_atomically,
     set_aside_incomplete,
 )
-from custom_modules.training.init_from import InitError, load_encoder_state, pretrained_files
+from custom_modules.training.init_from import (
+    HEAD_HINT,
+    InitError,
+    check_same_speakers,
+    head_file,
+    load_encoder_state,
+    pretrained_files,
+)
 
 
 def parameter_digest(modules: torch.nn.ModuleDict) -> str:
@@ -269,9 +276,10 @@ class SpeakerBrain(sb.Brain):
                 )
 
 
-def initialise_encoder(brain: SpeakerBrain, folder: str, resumed: bool) -> None:
+def initialise_encoder(brain: SpeakerBrain, folder: str, resumed: bool, init_head: bool = False) -> None:
     """Fine-tuning: load a pretrained encoder (and normaliser statistics) into a fresh run;
-    a resumed run keeps its own checkpoint. The AM-Softmax head stays new."""
+    a resumed run keeps its own checkpoint. The AM-Softmax head stays new, unless
+    ``init_head`` keeps the source run's head (same speakers, checked)."""
     if resumed:
         sb.utils.distributed.run_on_main(
             lambda: print(f"init_from {folder}: not applied, this run resumes from its own checkpoint")
@@ -283,12 +291,16 @@ def initialise_encoder(brain: SpeakerBrain, folder: str, resumed: bool) -> None:
         normalizer = unwrap(brain.modules.mean_var_norm)
         if files["normalizer"] and hasattr(normalizer, "_load_statistics_dict"):
             normalizer._load_statistics_dict(torch.load(files["normalizer"], map_location="cpu", weights_only=True))
+        head = "the AM-Softmax head is new"
+        if init_head:
+            path = head_file(files["source"])
+            speakers = check_same_speakers(folder, brain.hparams.output_folder)
+            load_encoder_state(unwrap(brain.modules.classifier), path, "AM-Softmax head", HEAD_HINT)
+            head = f"the AM-Softmax head too ({path}, {speakers} speakers)"
     except InitError as error:
         raise SystemExit(f"error: {error}") from None
     sb.utils.distributed.run_on_main(
-        lambda: print(
-            f"init_from: encoder initialised from {files['embedding_model']} ({count} tensors); the AM-Softmax head is new"
-        )
+        lambda: print(f"init_from: encoder initialised from {files['embedding_model']} ({count} tensors); {head}")
     )
 
 
@@ -348,6 +360,11 @@ def _refuse_bad_start(hparams_file: str, run_opts: dict, hparams: dict) -> None:
         raise SystemExit(
             f"error: data folder {data_folder!r} not found. Pass --data_folder=<folder with train.csv>; "
             f"the dev set lives in ../shared/data/dev, and recipes/prepare.py prepares your own data."
+        )
+    if hparams.get("init_head") and not hparams.get("init_from"):
+        raise SystemExit(
+            "error: init_head: True keeps the AM-Softmax head of the --init_from run, and init_from is not set; "
+            "pass --init_from=<recipes/train.py output folder>, or --init_head=False"
         )
     if sb.utils.distributed.get_rank() in (None, 0):  # one run per output folder, locked by the main
         # process (DDP is not initialised yet, so if_main_process() would be true on every rank)
@@ -536,7 +553,7 @@ def train(argv) -> str:
         checkpointer=hparams["checkpointer"],
     )
     if hparams.get("init_from"):
-        initialise_encoder(brain, hparams["init_from"], resumed=latest is not None)
+        initialise_encoder(brain, hparams["init_from"], resumed=latest is not None, init_head=hparams.get("init_head"))
     _install_kill_hook(brain, hparams["checkpointer"])
     save_files_atomically(hparams["checkpointer"])  # every checkpoint file whole or absent (after the hook)
     train_options, valid_options = _loader_options(brain, hparams, data)

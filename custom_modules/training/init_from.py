@@ -15,6 +15,12 @@ loaded; the AM-Softmax head is built anew for the new speakers. The hparams
 frozen, its batch norms in evaluation mode) before every layer trains, at the recipe's
 learning rate (lower it for fine-tuning, e.g. ``--lr=0.0002``).
 
+``init_head: True`` also keeps the source run's AM-Softmax head: a later stage of the same
+training, on the same speakers, such as large-margin fine-tuning (longer crops, a larger
+margin, a low learning rate; ``scripts/run_large_margin_crossval.sh``). The source must then
+be a ``recipes/train.py`` output folder (exported models keep no head) whose
+``label_encoder.txt`` is this run's (:func:`check_same_speakers`).
+
 Authors: the res2net-sv developers.
 """
 
@@ -25,7 +31,7 @@ from typing import Dict, Optional
 
 import torch
 
-__all__ = ["InitError", "pretrained_files", "load_encoder_state"]
+__all__ = ["InitError", "pretrained_files", "load_encoder_state", "check_same_speakers", "head_file"]
 
 
 class InitError(ValueError):
@@ -80,8 +86,94 @@ def pretrained_files(folder: str) -> Dict[str, Optional[str]]:
     return {"embedding_model": encoder, "normalizer": normalizer, "source": source}
 
 
-def load_encoder_state(module: torch.nn.Module, path: str) -> int:
+ENCODER_HINT = (
+    "the pretrained model must have the same architecture (encoder, m_channels or channels, n_features, "
+    "embedding_dim): use its hparams, or another --init_from"
+)
+HEAD_HINT = (
+    "the head has one row per class (training speakers x speeds) and the embedding size: keep the source run's "
+    "speakers, speeds and embedding_dim, or train a new head (init_head: False)"
+)
+
+
+def head_file(source: str) -> str:
+    """The AM-Softmax head (``classifier.ckpt``) of a training checkpoint folder ``source``.
+
+    Raises
+    ------
+    InitError
+        When ``source`` holds none: an exported or SpeechBrain model folder keeps no head.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> head_file(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    custom_modules.training.init_from.InitError: init_head: ... holds no classifier.ckpt ...
+    """
+    path = os.path.join(source, "classifier.ckpt")
+    if not os.path.isfile(path):
+        raise InitError(
+            f"init_head: {source} holds no classifier.ckpt (exported and SpeechBrain model folders keep no AM-Softmax "
+            f"head): pass a recipes/train.py output folder as --init_from, or train a new head (init_head: False)"
+        )
+    return path
+
+
+def _speaker_lines(path: str) -> list:
+    with open(path) as handle:
+        return [line.strip() for line in handle if "=>" in line and "starting_index" not in line]
+
+
+def check_same_speakers(source_folder: str, run_folder: str) -> int:
+    """A kept head answers to the source run's classes: ``label_encoder.txt`` of
+    ``source_folder`` (the ``--init_from`` training folder) and of ``run_folder`` (this run)
+    must map the same speakers to the same indices. Returns the number of speakers.
+
+    Raises
+    ------
+    InitError
+        Naming both files, their speaker counts and the first speaker whose index differs.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> a, b = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> for folder, names in ((a, "xy"), (b, "yx")):
+    ...     with open(os.path.join(folder, "label_encoder.txt"), "w") as f:
+    ...         _ = f.write("".join(f"'{n}' => {i}\\n" for i, n in enumerate(names)))
+    >>> check_same_speakers(a, a)
+    2
+    >>> check_same_speakers(a, b)
+    Traceback (most recent call last):
+    ...
+    custom_modules.training.init_from.InitError: init_head: ... first difference: line 1, 'x' => 0 against 'y' => 0; ...
+    """
+    source, run = (os.path.join(f, "label_encoder.txt") for f in (source_folder, run_folder))
+    for path in (source, run):
+        if not os.path.isfile(path):
+            raise InitError(
+                f"init_head: {path} not found: a kept head needs the speakers of the run that trained it "
+                f"(--init_from must be a recipes/train.py output folder)"
+            )
+    theirs, ours = _speaker_lines(source), _speaker_lines(run)
+    if theirs != ours:
+        first = next((i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b), min(len(theirs), len(ours)))
+        shown = [lines[first] if first < len(lines) else "nothing" for lines in (theirs, ours)]
+        raise InitError(
+            f"init_head: the head of {source} ({len(theirs)} speakers) answers to other classes than this run "
+            f"({run}, {len(ours)} speakers); first difference: line {first + 1}, {shown[0]} against {shown[1]}; "
+            f"train on the source run's speakers, or train a new head (init_head: False)"
+        )
+    return len(ours)
+
+
+def load_encoder_state(module: torch.nn.Module, path: str, what: str = "encoder", hint: str = ENCODER_HINT) -> int:
     """Load the state dict at ``path`` into ``module`` exactly; returns the number of tensors.
+
+    ``what`` names the module in errors (``"encoder"``, ``"AM-Softmax head"``) and ``hint``
+    says what to do.
 
     Raises
     ------
@@ -121,16 +213,9 @@ def load_encoder_state(module: torch.nn.Module, path: str) -> int:
         if missing:
             parts.append(f"{len(missing)} keys missing from the file (e.g. {', '.join(missing[:3])})")
         if unexpected:
-            parts.append(
-                f"{len(unexpected)} keys the recipe's encoder does not have (e.g. {', '.join(unexpected[:3])})"
-            )
+            parts.append(f"{len(unexpected)} keys the recipe's {what} does not have (e.g. {', '.join(unexpected[:3])})")
         if mismatched:
             parts.append(f"shapes differ: {'; '.join(mismatched[:3])}")
-        raise InitError(
-            f"{path} does not fit this recipe's encoder: "
-            + "; ".join(parts)
-            + "; the pretrained model must have the same architecture (encoder, m_channels or channels, "
-            "n_features, embedding_dim): use its hparams, or another --init_from"
-        )
+        raise InitError(f"{path} does not fit this recipe's {what}: " + "; ".join(parts) + "; " + hint)
     module.load_state_dict(state)
     return len(state)
