@@ -22,6 +22,10 @@ Joint training: --extra_train <csv> adds another corpus's speakers to every fold
 override) then gives every corpus the same share of each epoch. --extra_test <folder> also scores
 every fold's model on that folder's trials.txt (e.g. held-out speakers of the other corpus).
 
+Later stages: --init_from_study <name> starts every fold from the model that the study <name>
+trained on the same fold (same data folder and folds, checked), e.g. large-margin fine-tuning
+with --init_head=True (scripts/run_large_margin_crossval.sh).
+
 Writes:
   exp/crossval/<name>/configuration.json      what defines the run (refused when it changes)
   exp/crossval/<name>/data_fold<k>/           train.csv, test.csv, trials.txt (absolute paths)

@@ -175,6 +175,24 @@ def test_crossval_recipe_end_to_end_resumes_refuses_a_changed_configuration_and_
         )
         diff = json.load(open(str(tmp_path / "results" / "same" / "comparison.json")))["difference"]
         assert diff["eer"]["value"] == 0.0 and diff["eer"]["significant"] is False
+
+        # a later stage: every fold starts from the same fold's model of the study, head included
+        stage = [*args[:4], "tiny_stage", *args[5:], "--init_from_study", "tiny", "--init_head=True"]
+        capsys.readouterr()
+        recipe.main(stage)
+        printed = capsys.readouterr().out
+        for k in (1, 2, 3):
+            source = str(tmp_path / "exp" / "tiny" / f"fold{k}" / "1986" / "save" / "CKPT+")
+            assert f"init_from: encoder initialised from {source}" in printed
+        assert printed.count("the AM-Softmax head too") == 3
+        config = json.load(open(str(tmp_path / "results" / "tiny_stage" / "crossval.json")))["configuration"]
+        assert config["init_from_study"]["name"] == "tiny" and config["init_from_study"]["seed"] == 1986
+        with pytest.raises(SystemExit, match=r"--init_from_study nowhere: .*configuration.json not found"):
+            recipe.main([*args[:4], "x", *args[5:], "--init_from_study", "nowhere"])
+        with pytest.raises(SystemExit, match=r"--init_from_study tiny: its folds are not this run's"):
+            recipe.main([*args[:4], "x", *args[5:], "--fold_seed", "7", "--init_from_study", "tiny"])
+        with pytest.raises(SystemExit, match=r"--init_from and --init_from_study both say"):
+            recipe.main([*args[:4], "x", *args[5:], "--init_from_study", "tiny", f"--init_from={tmp_path}"])
     finally:
         os.chdir(cwd)
 

@@ -469,6 +469,46 @@ def test_an_encoder_of_another_architecture_is_one_line_naming_the_keys(tiny_dat
     assert run.returncode != 0 and f"--init_from {tmp_path}/nowhere: no such folder" in run.stderr
 
 
+def test_init_head_keeps_the_source_runs_head_only_for_the_same_speakers(tiny_dataset, tmp_path):
+    import shutil
+
+    import torch
+
+    pretrained = str(tmp_path / "pretrained")
+    assert train(tiny_dataset, pretrained, "--number_of_epochs=1").returncode == 0
+    source = torch.load(os.path.join(checkpoint_of_epoch(pretrained, 1), "classifier.ckpt"))
+    still = ("--number_of_epochs=1", "--lr=1e-12", "--final_lr=1e-12")  # the weights barely move
+    heads = {}
+    for keep in (True, False):
+        out = str(tmp_path / f"keep_{keep}")
+        run = train(tiny_dataset, out, f"--init_from={pretrained}", f"--init_head={keep}", *still)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert ("the AM-Softmax head too" in run.stdout) == keep
+        assert ("the AM-Softmax head is new" in run.stdout) == (not keep)
+        heads[keep] = torch.load(os.path.join(checkpoint_of_epoch(out, 1), "classifier.ckpt"))
+    assert all(torch.allclose(heads[True][k], source[k], atol=1e-6) for k in source)
+    assert not all(torch.allclose(heads[False][k], source[k], atol=1e-3) for k in source)
+
+    other = str(tmp_path / "other_speakers")  # spk3 renamed: another speaker for the head's last class
+    shutil.copytree(tiny_dataset, other)
+    with open(os.path.join(other, "train.csv")) as handle:
+        text = handle.read()
+    with open(os.path.join(other, "train.csv"), "w") as handle:
+        handle.write(text.replace(",spk3\n", ",spk9\n"))
+    run = train(other, str(tmp_path / "wrong"), f"--init_from={pretrained}", "--init_head=True", "--debug")
+    last = run.stderr.strip().splitlines()[-1]
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert last.startswith("error: init_head: the head of ") and "4 speakers" in last
+    assert "first difference: line 4, 'spk3' => 3 against 'spk9' => 3" in last
+    exported = str(tmp_path / "model_folder")  # an encoder alone: no head to keep
+    os.makedirs(exported)
+    shutil.copy(os.path.join(checkpoint_of_epoch(pretrained, 1), "embedding_model.ckpt"), exported)
+    run = train(tiny_dataset, str(tmp_path / "nohead"), f"--init_from={exported}", "--init_head=True", "--debug")
+    assert run.returncode != 0 and f"init_head: {exported} holds no classifier.ckpt" in run.stderr
+    run = train(tiny_dataset, str(tmp_path / "noinit"), "--init_head=True", "--debug")
+    assert run.returncode != 0 and "init_head: True keeps the AM-Softmax head of the --init_from run" in run.stderr
+
+
 def test_balanced_corpora_draw_every_corpus_equally_and_anew_each_epoch(tiny_dataset, tmp_path):
     """balance_corpora: True with a 'corpus' column (16 utterances of one corpus, 4 of another):
     each epoch draws about half from each, and epoch 2 draws differently from epoch 1 (the
