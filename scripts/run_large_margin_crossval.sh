@@ -8,19 +8,25 @@
 #   crops 0.6-1.0 s -> 1.5 s fixed (the dsp20 files are 0.5-2.05 s, mean 1.36: most of a file;
 #                          the dev files are 1 s and are repeated to fill a crop)
 #   lr 1e-3 -> 1e-4 decaying to 2e-5, no warm-up (WeSpeaker's LM stage: 1e-4 -> 2.5e-5)
-# The 3 epochs are added to the 12 of the joint study: its paired comparison measures the
-# stage, its extra training included.
-#   scripts/run_large_margin_crossval.sh SYSTEM [SEED=1986] [DATA=../shared/data/dev]
+# The 3 epochs are added to the 12 of the joint study. STAGE=control runs the same 3 epochs
+# (head kept, same learning rate) with the training margin and crops (0.2, 0.6-1.0 s), so that
+# the paired comparison of the two isolates the larger margin and longer crops.
+#   [STAGE=lm|control] scripts/run_large_margin_crossval.sh SYSTEM [SEED=1986] [DATA=../shared/data/dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 system=$1; seed=${2:-1986}; data=${3:-../shared/data/dev}
+stage=${STAGE:-lm}
+case $stage in
+    lm) name=${system}_joint_dsp20_e12_lmft3; settings=(--margin=0.5 --crop_seconds=1.5 --min_crop_seconds=null) ;;
+    control) name=${system}_joint_dsp20_e12_ft3; settings=() ;;
+    *) echo "error: STAGE=$stage: use lm (large margin, longer crops) or control (the recipe's margin and crops)" >&2; exit 2 ;;
+esac
 PY=$(scripts/ensure_env.sh)
 dsp20=exp/cross/dsp20_data
 [ -f "$dsp20/train.csv" ] || { echo "error: $dsp20 not found: run scripts/run_cross_corpus.sh first (it prepares dsp20)" >&2; exit 2; }
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" recipes/crossval.py "hparams/${system}_smalldata.yaml" --data_folder "$data" \
-    --name "${system}_joint_dsp20_e12_lmft3" --output_root "${OUTPUT_ROOT:-exp/crossval/results}" \
+    --name "$name" --output_root "${OUTPUT_ROOT:-exp/crossval/results}" \
     --extra_train "$dsp20/train.csv" --extra_train "$dsp20/valid.csv" --extra_test "$dsp20" \
     --init_from_study "${system}_joint_dsp20_e12" --init_head=True \
-    --margin=0.5 --crop_seconds=1.5 --min_crop_seconds=null \
-    --lr=0.0001 --final_lr=0.00002 --warmup_epochs=0 \
+    ${settings[@]+"${settings[@]}"} --lr=0.0001 --final_lr=0.00002 --warmup_epochs=0 \
     --number_of_epochs=3 --seed="$seed" --noprogressbar
