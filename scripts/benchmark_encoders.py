@@ -15,7 +15,10 @@ inputs:
 - train step: forward + backward of a batch of 32 crops of 1 s (101 frames x 80 fbank), as
   the recipes train (no padding), loss = mean square of the embeddings;
 - embedding: eval mode, no gradients, a padded batch of 32 utterances of 1 to 6 s (601
-  frames for the longest), as recipes/eval.py embeds length-sorted batches.
+  frames for the longest), as recipes/eval.py embeds length-sorted batches;
+- convolutions alone: every convolution of the training step timed by itself (forward +
+  backward on an input of its shape and layout) and summed, for the two current encoders:
+  the part of the step that is convolution arithmetic, and what is left for the rest.
 
 Times are the best of ``--repeats`` after one warm-up call (the median is reported too);
 utterances/s = 32 / best time; peak memory is the worker's maximum resident set size
@@ -76,7 +79,7 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(encoder, before_path)
-    if mode == "train":
+    if mode in ("train", "convs"):
         model.train()
         x, lens = torch.randn(BATCH, 101, FEATURES), torch.ones(BATCH)
     else:
@@ -84,6 +87,14 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
         frames = torch.linspace(101, 601, BATCH).round().long()
         x, lens = torch.randn(BATCH, int(frames.max()), FEATURES), frames.float() / frames.max()
         x = x * (torch.arange(x.shape[1])[None, :, None] < frames[:, None, None])
+
+    if mode == "convs":
+        return {
+            "encoder": encoder,
+            "threads": threads,
+            "mode": mode,
+            "best_s": convolutions_alone(model, x, lens, repeats),
+        }
 
     def call() -> float:
         start = time.perf_counter()
@@ -106,6 +117,54 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
         "utterances_per_s": BATCH / min(times),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
     }
+
+
+def recorded_convolutions(model, x, lens) -> list:
+    """Every convolution one training step calls: ``(module, input shape, memory format,
+    input needs a gradient)``, in call order."""
+    import torch
+
+    calls = []
+
+    def record(module, inputs, _output):
+        sample = inputs[0]
+        layout = torch.channels_last if sample.dim() == 4 and not sample.is_contiguous() else torch.contiguous_format
+        calls.append((module, tuple(sample.shape), layout, sample.requires_grad))
+
+    kinds = (torch.nn.Conv1d, torch.nn.Conv2d)
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, kinds)]
+    try:
+        model(x, lens).float().pow(2).mean().backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    model.zero_grad(set_to_none=True)
+    return calls
+
+
+def convolutions_alone(model, x, lens, repeats: int) -> float:
+    """The sum, over every convolution of one training step, of its forward + backward timed
+    alone on an input of the shape and memory layout it gets in the step (best of
+    ``repeats``): what the step would cost if nothing but the convolutions took time."""
+    import time
+
+    import torch
+
+    total = 0.0
+    for module, shape, layout, needs_grad in recorded_convolutions(model, x, lens):
+        inp = torch.randn(shape).contiguous(memory_format=layout).requires_grad_(needs_grad)
+        grad = torch.randn_like(module(inp))
+        best = float("inf")
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            module(inp).backward(grad)
+            elapsed = time.perf_counter() - start
+            module.zero_grad(set_to_none=True)
+            inp.grad = None
+            if i:  # the first call warms up
+                best = min(best, elapsed)
+        total += best
+    return total
 
 
 def before_module(folder: str) -> str | None:
@@ -139,11 +198,14 @@ def markdown(rows: list, repeats: int) -> str:
         f"Made by `scripts/benchmark_encoders.py` (best of {repeats} after a warm-up; median in brackets; "
         f"each row its own process). Train step: forward + backward, batch {BATCH} x 1 s (101 frames x 80 fbank, "
         f"no padding). Embedding: eval mode, no gradients, a padded batch of {BATCH} utterances of 1 to 6 s. "
-        "Peak memory: the process's maximum resident set (Python and libraries included).",
+        "Peak memory: the process's maximum resident set (Python and libraries included). Convolutions alone: "
+        "every convolution of one training step timed by itself (forward + backward, its input's shape and "
+        "layout, best of the repeats) and summed; the rest of the step is batch norm, activations, copies, "
+        "pooling and the loss.",
         "",
         "| encoder | threads | train step s | train utt/s | train peak GB | embed batch s | embed utt/s | "
-        "embed peak GB | train ratio to ECAPA | embed ratio to ECAPA |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "embed peak GB | train ratio to ECAPA | embed ratio to ECAPA | convolutions alone s | share of the step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for threads in sorted({r["threads"] for r in rows}):
         ecapa_train, ecapa_embed = by_key.get(("ecapa", threads, "train")), by_key.get(("ecapa", threads, "embed"))
@@ -153,11 +215,13 @@ def markdown(rows: list, repeats: int) -> str:
                 continue
             ratio_t = train["best_s"] / ecapa_train["best_s"] if ecapa_train else float("nan")
             ratio_e = embed["best_s"] / ecapa_embed["best_s"] if ecapa_embed else float("nan")
+            convs = by_key.get((encoder, threads, "convs"))
+            conv_cells = f"{convs['best_s']:.2f} | {100 * convs['best_s'] / train['best_s']:.0f}%" if convs else "- | -"
             lines.append(
                 f"| {names[encoder]} | {threads} | {train['best_s']:.2f} ({train['median_s']:.2f}) | "
                 f"{train['utterances_per_s']:.1f} | {train['peak_rss_gb']:.2f} | {embed['best_s']:.2f} "
                 f"({embed['median_s']:.2f}) | {embed['utterances_per_s']:.1f} | {embed['peak_rss_gb']:.2f} | "
-                f"{ratio_t:.2f} | {ratio_e:.2f} |"
+                f"{ratio_t:.2f} | {ratio_e:.2f} | {conv_cells} |"
             )
     commit = git_commit()
     import torch
@@ -188,8 +252,8 @@ def main(argv=None) -> None:
         before_path = before_module(folder)
         encoders = [e for e in ENCODERS if e != "res2net50_before" or before_path]
         for threads in (int(t) for t in args.threads.split(",")):
-            for mode in ("train", "embed"):
-                for encoder in encoders:
+            for mode in ("train", "embed", "convs"):
+                for encoder in encoders if mode != "convs" else [e for e in encoders if e != "res2net50_before"]:
                     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
                     run = subprocess.run(
                         [
@@ -213,8 +277,10 @@ def main(argv=None) -> None:
                     rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
                     r = rows[-1]
                     print(
-                        f"{encoder:17s} {threads} thread(s) {mode:5s}: best {r['best_s']:.2f} s, "
-                        f"median {r['median_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB",
+                        f"{encoder:17s} {threads} thread(s) {mode:5s}: best {r['best_s']:.2f} s"
+                        + (
+                            f", median {r['median_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB" if mode != "convs" else ""
+                        ),
                         flush=True,
                     )
     text = markdown(rows, args.repeats)
