@@ -31,7 +31,15 @@ from typing import Dict, Optional
 
 import torch
 
-__all__ = ["InitError", "pretrained_files", "load_encoder_state", "check_same_speakers", "head_file"]
+__all__ = [
+    "InitError",
+    "pretrained_files",
+    "load_encoder_state",
+    "check_same_speakers",
+    "head_file",
+    "ENCODER_HINT",
+    "HEAD_HINT",
+]
 
 
 class InitError(ValueError):
