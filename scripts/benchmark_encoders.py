@@ -171,7 +171,7 @@ def before_module(folder: str) -> str | None:
     """The Res2Net module of BEFORE_COMMIT written into ``folder``, or None without git."""
     try:
         text = subprocess.run(
-            ["git", "show", f"{BEFORE_COMMIT}:custom_modules/models/res2net.py"],
+            ["git", "show", f"{BEFORE_COMMIT}:custom_modules/res2net.py"],  # its path at that commit
             cwd=ROOT,
             capture_output=True,
             text=True,
