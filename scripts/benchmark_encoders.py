@@ -132,12 +132,13 @@ def recorded_convolutions(model, x, lens) -> list:
     input needs a gradient)``, in call order."""
     import torch
 
+    from custom_modules.models.channels_last import memory_format_of
+
     calls = []
 
     def record(module, inputs, _output):
         sample = inputs[0]
-        layout = torch.channels_last if sample.dim() == 4 and not sample.is_contiguous() else torch.contiguous_format
-        calls.append((module, tuple(sample.shape), layout, sample.requires_grad))
+        calls.append((module, tuple(sample.shape), memory_format_of(sample), sample.requires_grad))
 
     kinds = (torch.nn.Conv1d, torch.nn.Conv2d)
     hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, kinds)]

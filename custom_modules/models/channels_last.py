@@ -36,10 +36,20 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-__all__ = ["cat_channels", "NarrowBatchNorm2d"]
+__all__ = ["cat_channels", "NarrowBatchNorm2d", "memory_format_of"]
 
 
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a 4-D tensor laid out channels-last (and not also plainly
+    contiguous), else ``torch.contiguous_format``.
+
+    Example
+    -------
+    >>> memory_format_of(torch.zeros(2, 3, 4, 5).contiguous(memory_format=torch.channels_last))
+    torch.channels_last
+    >>> memory_format_of(torch.zeros(2, 3, 4, 5)[:, :2])  # a channel slice of NCHW memory
+    torch.contiguous_format
+    """
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
     return torch.contiguous_format
@@ -51,7 +61,7 @@ class _ConcatChannels(torch.autograd.Function):
     @staticmethod
     def forward(ctx, *pieces: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.sizes = [p.shape[1] for p in pieces]
-        ctx.formats = [_memory_format(p) for p in pieces]
+        ctx.formats = [memory_format_of(p) for p in pieces]
         return torch.cat(pieces, dim=1)
 
     @staticmethod
