@@ -36,6 +36,7 @@ from __future__ import annotations
 import sys
 
 from custom_modules.training.brain import train
+from custom_modules.training.worker_exit import run_recipe
 
 if __name__ == "__main__":
-    train(sys.argv[1:])
+    run_recipe(train, sys.argv[1:])  # a torchrun worker leaves without interpreter shutdown

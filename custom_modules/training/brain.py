@@ -541,6 +541,30 @@ def train(argv) -> str:
     hparams_file, run_opts, overrides, hparams = load_hparams(argv)
     _refuse_bad_start(hparams_file, run_opts, hparams)
     sb.utils.distributed.ddp_init_group(run_opts)
+    try:
+        return _train_in_process_group(hparams_file, run_opts, overrides, hparams)
+    finally:
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Destroy the ``torch.distributed`` process group, if this process joined one, as
+    PyTorch asks of every rank at the end (NCCL warns otherwise). It does not stop its gloo
+    worker threads while DistributedDataParallel's reducer still refers to the group; see
+    ``custom_modules.training.worker_exit`` for how a worker then ends. Without a group (one
+    process) this does nothing.
+
+    Example
+    -------
+    >>> leave_process_group()
+    >>> dist.is_initialized()
+    False
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _train_in_process_group(hparams_file: str, run_opts: dict, overrides, hparams: dict) -> str:
     create_experiment_directory(hparams["output_folder"], hparams_file, overrides, calling_file=__file__)
     data = _speaker_data(hparams_file, hparams)
     _set_steps_per_epoch(hparams, data)
