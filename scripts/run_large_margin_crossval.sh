@@ -10,7 +10,9 @@
 #   lr 1e-3 -> 1e-4 decaying to 2e-5, no warm-up (WeSpeaker's LM stage: 1e-4 -> 2.5e-5)
 # The 3 epochs are added to the 12 of the joint study. STAGE=control runs the same 3 epochs
 # (head kept, same learning rate) with the training margin and crops (0.2, 0.6-1.0 s), so that
-# the paired comparison of the two isolates the larger margin and longer crops.
+# the paired comparison of the two isolates the larger margin and longer crops. SEED is the
+# stage's seed (crops, order); every seed starts from the joint study's models (seed 1986), and
+# a seed other than 1986 gets its own study name (..._lmft3_seed1987).
 #   [STAGE=lm|control] scripts/run_large_margin_crossval.sh SYSTEM [SEED=1986] [DATA=../shared/data/dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ case $stage in
     control) name=${system}_joint_dsp20_e12_ft3; settings=() ;;
     *) echo "error: STAGE=$stage: use lm (large margin, longer crops) or control (the recipe's margin and crops)" >&2; exit 2 ;;
 esac
+[ "$seed" = 1986 ] || name=${name}_seed${seed}  # another seed of the stage, from the same joint models
 PY=$(scripts/ensure_env.sh)
 dsp20=exp/cross/dsp20_data
 [ -f "$dsp20/train.csv" ] || { echo "error: $dsp20 not found: run scripts/run_cross_corpus.sh first (it prepares dsp20)" >&2; exit 2; }
