@@ -10,9 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 system=$1; seed=${2:-1986}; data=${3:-../shared/data/dev}
 PY=$(scripts/ensure_env.sh)
-dsp20=exp/cross/dsp20_data
-[ -f "$dsp20/train.csv" ] || { echo "error: $dsp20 not found: run scripts/run_cross_corpus.sh first (it prepares dsp20)" >&2; exit 2; }
+source scripts/joint_training_data.sh
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" recipes/crossval.py "hparams/${system}_smalldata.yaml" --data_folder "$data" \
     --name "${system}_joint_dsp20_e12" --output_root "${OUTPUT_ROOT:-exp/crossval/results}" \
-    --extra_train "$dsp20/train.csv" --extra_train "$dsp20/valid.csv" --extra_test "$dsp20" \
+    "${joint_data_args[@]}" \
     --number_of_epochs=12 --seed="$seed" --noprogressbar

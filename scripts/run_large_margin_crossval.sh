@@ -25,11 +25,10 @@ case $stage in
 esac
 [ "$seed" = 1986 ] || name=${name}_seed${seed}  # another seed of the stage, from the same joint models
 PY=$(scripts/ensure_env.sh)
-dsp20=exp/cross/dsp20_data
-[ -f "$dsp20/train.csv" ] || { echo "error: $dsp20 not found: run scripts/run_cross_corpus.sh first (it prepares dsp20)" >&2; exit 2; }
+source scripts/joint_training_data.sh
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$PY" recipes/crossval.py "hparams/${system}_smalldata.yaml" --data_folder "$data" \
     --name "$name" --output_root "${OUTPUT_ROOT:-exp/crossval/results}" \
-    --extra_train "$dsp20/train.csv" --extra_train "$dsp20/valid.csv" --extra_test "$dsp20" \
+    "${joint_data_args[@]}" \
     --init_from_study "${system}_joint_dsp20_e12" --init_head=True \
     ${settings[@]+"${settings[@]}"} --lr=0.0001 --final_lr=0.00002 --warmup_epochs=0 \
     --number_of_epochs=3 --seed="$seed" --noprogressbar
