@@ -34,6 +34,10 @@ Writes:
   results/crossval/<name>/scores.txt          every fold's raw scores (what compare reads)
 compare writes results/crossval/<name>/comparison.md and .json: the paired difference of the
 pooled EER and minDCF (A - B) with a speaker bootstrap drawing the same speakers for both.
+A side may list runs of one recipe with other seeds, comma-separated
+(results/crossval/x,results/crossval/x_seed1987): the difference is then that of the seed
+means, each run still drawn on the same speakers; runs that differ in more than the seed are
+refused.
 
 Resumable: rerun the same command; finished folds are kept, an interrupted fold resumes from
 its last checkpoint. Another configuration under the same --name (hparams content, data, folds,
@@ -110,9 +114,13 @@ def run(argv: Optional[List[str]]) -> None:
 
 
 def compare(argv: Optional[List[str]]) -> None:
-    parser = argparse.ArgumentParser(prog="crossval.py compare", description="fold-matched comparison of two runs")
-    parser.add_argument("a", help="results/crossval/<name A> (crossval.json + scores.txt)")
-    parser.add_argument("b", help="results/crossval/<name B>")
+    parser = argparse.ArgumentParser(
+        prog="crossval.py compare", description="fold-matched comparison of two recipes (one or more seeds each)"
+    )
+    parser.add_argument(
+        "a", help="results/crossval/<name A> (crossval.json + scores.txt); several seeds of A: comma-separated"
+    )
+    parser.add_argument("b", help="results/crossval/<name B>; several seeds of B: comma-separated")
     parser.add_argument("--name", required=True, help="results/crossval/<name>/ receives comparison.md and .json")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--output_root", default=os.path.join(ROOT, "results", "crossval"))

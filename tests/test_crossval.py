@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from custom_modules.data.dataio import read_speaker_csv
-from custom_modules.scoring.bootstrap import speaker_bootstrap
+from custom_modules.scoring.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
 from custom_modules.scoring.metrics import equal_error_rate
 from custom_modules.scoring.trials import Trial, parse_trials
 from custom_modules.studies.crossval import (
     CrossvalError,
     paired_comparison,
     pool_folds,
+    seed_averaged_comparison,
     speaker_folds,
     write_fold_folder,
 )
@@ -100,8 +101,67 @@ def test_paired_comparison_is_zero_for_a_system_against_itself_and_refuses_other
     diff = paired_comparison(better, folds, resamples=200)
     assert diff["eer"]["value"] < 0 and diff["eer"]["high"] < 0 and diff["eer"]["significant"] is True
     other = [folds[0], random_fold(1, ["d", "e", "g"], rng, 1.0)]
-    with pytest.raises(CrossvalError, match="fold 1 has other trials in the two runs"):
+    with pytest.raises(CrossvalError, match="fold 1 has other trials in run 1 of A and run 1 of B"):
         paired_comparison(folds, other, resamples=10)
+
+
+def test_one_seed_each_is_the_paired_speaker_bootstrap_of_the_pooled_scores():
+    rng = np.random.default_rng(3)
+    folds_a = [random_fold(0, ["a", "b", "c"], rng, 1.5), random_fold(1, ["d", "e", "f"], rng, 1.0)]
+    folds_b = [
+        dict(f, scores=rng.normal(size=len(f["trials"])) + 0.8 * np.array([t.label for t in f["trials"]]))
+        for f in folds_a
+    ]
+    got = seed_averaged_comparison([folds_a], [folds_b], resamples=300, seed=4)
+    trials = [t for f in folds_a for t in f["trials"]]
+    spk = {**folds_a[0]["speakers"], **folds_a[1]["speakers"]}
+    expected = paired_speaker_bootstrap(
+        np.concatenate([f["scores"] for f in folds_a]),
+        np.concatenate([f["scores"] for f in folds_b]),
+        np.array([t.label for t in trials]),
+        [t.enrol for t in trials],
+        [t.test for t in trials],
+        resamples=300,
+        seed=4,
+        speaker_map=spk,
+    )
+    assert {k: got["eer"][k] for k in ("value", "low", "high")} == expected["eer_difference"]
+    assert got["runs"] == [1, 1] and got["eer_a"]["std"] is None
+
+
+def test_several_seeds_are_averaged_and_checked_for_the_same_trials():
+    rng = np.random.default_rng(5)
+    base = [random_fold(0, ["a", "b", "c"], rng, 1.0), random_fold(1, ["d", "e", "f"], rng, 1.0)]
+
+    def run(shift):
+        return [
+            dict(f, scores=rng.normal(size=len(f["trials"])) + shift * np.array([t.label for t in f["trials"]]))
+            for f in base
+        ]
+
+    runs_a, runs_b = [run(2.0), run(1.5), run(2.5)], [run(0.5), run(1.0)]
+
+    def pooled_eer(r):
+        scores = np.concatenate([f["scores"] for f in r])
+        labels = np.array([t.label for f in r for t in f["trials"]])
+        return equal_error_rate(scores[labels == 1], scores[labels == 0]).eer
+
+    eers_a, eers_b = [pooled_eer(r) for r in runs_a], [pooled_eer(r) for r in runs_b]
+    for resamples in (0, 200):
+        got = seed_averaged_comparison(runs_a, runs_b, resamples=resamples)
+        assert got["eer"]["value"] == pytest.approx(np.mean(eers_a) - np.mean(eers_b), abs=1e-12)
+        assert got["eer_a"]["per_run"] == pytest.approx(eers_a, abs=1e-12)
+        assert got["eer_b"]["std"] == pytest.approx(np.std(eers_b, ddof=1), abs=1e-12)
+        assert got["runs"] == [3, 2]
+    assert got["eer"]["low"] <= got["eer"]["value"] <= got["eer"]["high"] < 0 and got["eer"]["significant"]
+    # the same runs on both sides: every draw gives exactly 0
+    same = seed_averaged_comparison(runs_a, runs_a, resamples=100)
+    assert (same["eer"]["value"], same["eer"]["low"], same["eer"]["high"]) == (0.0, 0.0, 0.0)
+    other = [base[0], random_fold(1, ["d", "e", "g"], rng, 1.0)]
+    with pytest.raises(CrossvalError, match="fold 1 has other trials in run 1 of A and run 2 of B"):
+        seed_averaged_comparison(runs_a, [runs_b[0], other], resamples=0)
+    with pytest.raises(CrossvalError, match="each recipe needs at least one run: got 3 for A and 0 for B"):
+        seed_averaged_comparison(runs_a, [], resamples=0)
 
 
 def load_crossval():
@@ -268,3 +328,53 @@ def test_joint_training_adds_another_corpus_to_every_fold_balances_it_and_scores
             recipe.main([*args[:4], "clash", *args[5:16], clash, *args[17:]])
     finally:
         os.chdir(cwd)
+
+
+def write_result_folder(folder, name, seed, folds, hparams_sha="h1"):
+    """A results/crossval/<name> folder as recipes/crossval.py writes it (report + scores.txt)."""
+    from custom_modules.studies.crossval_run import write_pooled_scores
+
+    os.makedirs(folder)
+    report = pool_folds(folds, resamples=0)
+    report["name"] = name
+    report["configuration"] = {"hparams_sha256": hparams_sha, "folds": len(folds), "seed": seed}
+    json.dump(report, open(os.path.join(folder, "crossval.json"), "w"))
+    write_pooled_scores(os.path.join(folder, "scores.txt"), folds)
+
+
+def test_compare_command_averages_the_seeds_of_a_side_and_refuses_other_recipes(tmp_path, capsys):
+    rng = np.random.default_rng(11)
+    base = [random_fold(0, ["a", "b", "c"], rng, 1.0), random_fold(1, ["d", "e", "f"], rng, 1.0)]
+
+    def folds(shift):
+        return [
+            dict(
+                f,
+                scores=np.round(
+                    rng.normal(size=len(f["trials"])) + shift * np.array([t.label for t in f["trials"]]), 6
+                ),
+            )
+            for f in base
+        ]
+
+    runs = {"x": (1986, folds(2.0)), "x_seed1987": (1987, folds(1.0)), "y": (1986, folds(0.5))}
+    for name, (seed, fold_scores) in runs.items():
+        write_result_folder(str(tmp_path / name), name, seed, fold_scores)
+    write_result_folder(str(tmp_path / "z"), "z", 1987, folds(1.0), hparams_sha="h2")
+    write_result_folder(str(tmp_path / "x_again"), "x_again", 1986, folds(1.0))
+    recipe = load_crossval()
+    out = ["--name", "seeds", "--resamples", "100", "--output_root", str(tmp_path / "out")]
+    recipe.main(["compare", f"{tmp_path}/x,{tmp_path}/x_seed1987", str(tmp_path / "y"), *out])
+    saved = json.load(open(tmp_path / "out" / "seeds" / "comparison.json"))
+    eers = {name: pool_folds(f, resamples=0)["pooled"]["eer"] for name, (_, f) in runs.items()}
+    expected = (eers["x"] + eers["x_seed1987"]) / 2 - eers["y"]
+    assert saved["difference"]["eer"]["value"] == pytest.approx(expected, abs=1e-12)
+    assert saved["a"] == ["x", "x_seed1987"] and saved["b"] == ["y"]
+    assert saved["difference"]["runs"] == [2, 1]
+    text = open(tmp_path / "out" / "seeds" / "comparison.md").read()
+    assert "| A: x (seed 1986) |" in text and "| A: x_seed1987 (seed 1987) |" in text
+    assert "| A: mean of 2 seeds |" in text and "(seed-averaged pooled EER)" in text
+    with pytest.raises(SystemExit, match=r"A: .*/z is not .*/x with another seed: they differ in hparams_sha256"):
+        recipe.main(["compare", f"{tmp_path}/x,{tmp_path}/z", str(tmp_path / "y"), *out])
+    with pytest.raises(SystemExit, match=r"B: two of its runs have the same seed \(\[1986, 1986\]\)"):
+        recipe.main(["compare", str(tmp_path / "y"), f"{tmp_path}/x,{tmp_path}/x_again", *out])

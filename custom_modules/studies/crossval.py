@@ -14,7 +14,9 @@ those speakers flatters them. Cross-validation spreads the test over all speaker
   and each fold's own figures. Pooling scores of several models also charges a recipe for
   thresholds that move between folds, as a deployed system would be charged;
 - :func:`paired_comparison` compares two cross-validated recipes on their pooled trials
-  (fold-matched: the same trials in the same order) with a paired speaker bootstrap;
+  (fold-matched: the same trials in the same order) with a paired speaker bootstrap, and
+  :func:`seed_averaged_comparison` does so for recipes run with several seeds (the mean over
+  each recipe's runs);
 - :func:`crossval_markdown` and :func:`comparison_markdown` write the tables.
 
 ``recipes/crossval.py`` is the command; it trains and evaluates every fold in-process
@@ -32,7 +34,7 @@ import numpy as np
 
 from custom_modules.data.dataio import read_speaker_csv, write_speaker_csv_if_changed
 from custom_modules.data.preparation import make_trials, write_trials
-from custom_modules.scoring.bootstrap import paired_speaker_bootstrap, speaker_bootstrap
+from custom_modules.scoring.bootstrap import seed_averaged_paired_bootstrap, speaker_bootstrap
 from custom_modules.scoring.metrics import DEFAULT_P_TARGETS, percent_text, verification_metrics
 from custom_modules.scoring.trials import Trial, read_scores
 from custom_modules.studies.learning_curve import subset_rows
@@ -45,6 +47,7 @@ __all__ = [
     "read_fold_scores",
     "pool_folds",
     "paired_comparison",
+    "seed_averaged_comparison",
     "crossval_markdown",
     "comparison_markdown",
 ]
@@ -292,7 +295,8 @@ def paired_comparison(
     seed: int = 0,
 ) -> Dict[str, Any]:
     """Paired, fold-matched comparison of two cross-validated recipes: ``metric(a) - metric(b)``
-    on their pooled trials, with a speaker bootstrap that draws the same speakers for both.
+    on their pooled trials, with a speaker bootstrap that draws the same speakers for both
+    (one run of each: :func:`seed_averaged_comparison` with one seed per recipe).
 
     Raises
     ------
@@ -309,29 +313,101 @@ def paired_comparison(
     >>> paired_comparison(a, b, resamples=0)["eer"]["value"]
     -0.5
     """
-    if [f["fold"] for f in folds_a] != [f["fold"] for f in folds_b]:
-        raise CrossvalError(
-            f"the two runs have different folds ({[f['fold'] for f in folds_a]} vs {[f['fold'] for f in folds_b]})"
-        )
-    for fa, fb in zip(folds_a, folds_b):
-        if list(fa["trials"]) != list(fb["trials"]):
+    return seed_averaged_comparison([folds_a], [folds_b], p_targets=p_targets, resamples=resamples, seed=seed)
+
+
+def seed_averaged_comparison(
+    runs_a: Sequence[Sequence[Mapping[str, Any]]],
+    runs_b: Sequence[Sequence[Mapping[str, Any]]],
+    p_targets: Sequence[float] = DEFAULT_P_TARGETS,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """Paired, fold-matched comparison of two cross-validated recipes, each run with one or
+    more training seeds: the mean over A's runs of the pooled metric minus the mean over B's.
+
+    Every bootstrap round draws the test speakers once and measures every run of both recipes
+    on that draw (:func:`custom_modules.scoring.bootstrap.seed_averaged_paired_bootstrap`), so
+    the interval reflects which speakers were tested, with the seed-to-seed variation averaged
+    over the runs given; each run's own pooled EER and their spread are returned too.
+
+    Arguments
+    ---------
+    runs_a, runs_b : sequence of (sequence of FoldScores)
+        Per run (seed), every fold's trials, raw scores and speaker map; all runs of both
+        recipes on the same folds and trials.
+    p_targets : sequence of float
+        Priors of the minDCFs.
+    resamples : int
+        Bootstrap rounds (0: the differences without an interval).
+    seed : int
+        Seed of the bootstrap draws.
+
+    Returns
+    -------
+    dict
+        ``eer``: ``{value, low, high, significant}`` of A minus B (negative: A is better);
+        ``eer_a``, ``eer_b``: the seed-averaged pooled EER with ``per_run`` values and ``std``
+        (over runs; None for one run) besides ``low``/``high`` when resampled; ``runs``:
+        ``[len(runs_a), len(runs_b)]``; with resamples also ``min_dcf`` (one entry per
+        prior), ``n_speakers`` and ``warning``.
+
+    Raises
+    ------
+    CrossvalError
+        When a recipe has no run, or two runs were not cross-validated on the same folds and
+        trials: the message names the runs and where they part.
+
+    Example
+    -------
+    >>> t = [Trial(1, "a/1", "a/2"), Trial(0, "a/1", "b/1"), Trial(1, "b/1", "b/2"), Trial(0, "a/2", "b/2")]
+    >>> spk = {"a/1": "a", "a/2": "a", "b/1": "b", "b/2": "b"}
+    >>> run = lambda scores: [{"fold": 0, "trials": t, "scores": scores, "speakers": spk}]
+    >>> r = seed_averaged_comparison([run([0.9, 0.1, 0.8, 0.2]), run([0.9, 0.85, 0.8, 0.2])],
+    ...                              [run([0.9, 0.95, 0.8, 0.2])], resamples=0)
+    >>> r["eer"]["value"], r["eer_a"]["per_run"], r["runs"]
+    (-0.25, [0.0, 0.5], [2, 1])
+    """
+    runs = [("A", i, run) for i, run in enumerate(runs_a)] + [("B", i, run) for i, run in enumerate(runs_b)]
+    if not runs_a or not runs_b:
+        raise CrossvalError(f"each recipe needs at least one run: got {len(runs_a)} for A and {len(runs_b)} for B")
+    side, index, reference = runs[0]
+    for other_side, other_index, run in runs[1:]:
+        where = f"run {index + 1} of {side} and run {other_index + 1} of {other_side}"
+        if [f["fold"] for f in reference] != [f["fold"] for f in run]:
             raise CrossvalError(
-                f"fold {fa['fold']} has other trials in the two runs: they were not cross-validated "
-                f"on the same folds (use the same data, --folds, --fold_seed and --trials_per_fold)"
+                f"{where} have different folds ({[f['fold'] for f in reference]} vs {[f['fold'] for f in run]})"
             )
-    trials, scores_a, labels, speakers = _pooled_arrays(folds_a)
-    _, scores_b, _, _ = _pooled_arrays(folds_b)
-    enrol, test = [t.enrol for t in trials], [t.test for t in trials]
+        for fa, fb in zip(reference, run):
+            if list(fa["trials"]) != list(fb["trials"]):
+                raise CrossvalError(
+                    f"fold {fa['fold']} has other trials in {where}: they were not cross-validated "
+                    f"on the same folds (use the same data, --folds, --fold_seed and --trials_per_fold)"
+                )
+    trials, _, labels, speakers = _pooled_arrays(reference)
+    scores_a = [_pooled_arrays(run)[1] for run in runs_a]
+    scores_b = [_pooled_arrays(run)[1] for run in runs_b]
+    counts = [len(scores_a), len(scores_b)]
     if not resamples:
-        ma = verification_metrics(scores_a[labels == 1], scores_a[labels == 0], p_targets=tuple(p_targets))
-        mb = verification_metrics(scores_b[labels == 1], scores_b[labels == 0], p_targets=tuple(p_targets))
-        return {"eer": {"value": ma["eer"] - mb["eer"], "low": None, "high": None, "significant": None}, "resamples": 0}
-    result = paired_speaker_bootstrap(
+        per_run = [
+            [verification_metrics(s[labels == 1], s[labels == 0], p_targets=tuple(p_targets))["eer"] for s in side]
+            for side in (scores_a, scores_b)
+        ]
+        summaries = [{"value": float(np.mean(v)), "per_run": v, "std": _run_std(v)} for v in per_run]
+        value = summaries[0]["value"] - summaries[1]["value"]
+        return {
+            "eer": {"value": value, "low": None, "high": None, "significant": None},
+            "eer_a": summaries[0],
+            "eer_b": summaries[1],
+            "runs": counts,
+            "resamples": 0,
+        }
+    result = seed_averaged_paired_bootstrap(
         scores_a,
         scores_b,
         labels,
-        enrol,
-        test,
+        [t.enrol for t in trials],
+        [t.test for t in trials],
         p_targets=tuple(p_targets),
         resamples=int(resamples),
         seed=seed,
@@ -342,10 +418,16 @@ def paired_comparison(
         "min_dcf": result["min_dcf_difference"],
         "eer_a": result["eer_a"],
         "eer_b": result["eer_b"],
+        "runs": counts,
         "resamples": int(resamples),
         "n_speakers": result.get("n_speakers"),
         "warning": result.get("warning"),
     }
+
+
+def _run_std(values: Sequence[float]):
+    """Sample standard deviation over runs; None for one run."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 def crossval_markdown(report: Mapping[str, Any]) -> str:
@@ -434,38 +516,64 @@ def crossval_markdown(report: Mapping[str, Any]) -> str:
 
 
 def comparison_markdown(
-    name_a: str, name_b: str, report_a: Mapping[str, Any], report_b: Mapping[str, Any], difference: Mapping[str, Any]
+    names_a: Sequence[str],
+    names_b: Sequence[str],
+    reports_a: Sequence[Mapping[str, Any]],
+    reports_b: Sequence[Mapping[str, Any]],
+    difference: Mapping[str, Any],
 ) -> str:
-    """``comparison.md`` of two cross-validated recipes: pooled figures side by side, per-fold
-    EERs, and the paired difference (A - B) with its interval.
+    """``comparison.md`` of two cross-validated recipes, each run with one or more seeds: every
+    run's pooled figures and per-fold EERs, the seed mean of a recipe with several runs, and the
+    paired difference (A - B) with its interval.
 
     Example
     -------
-    >>> r = {"pooled": {"eer": 0.1, "interval": None}, "folds": [{"fold": 0, "eer": 0.1}], "mean_fold_eer": 0.1}
+    >>> r = {"pooled": {"eer": 0.1, "interval": None}, "folds": [{"fold": 0, "eer": 0.1}], "mean_fold_eer": 0.1,
+    ...      "configuration": {"seed": 1}}
     >>> d = {"eer": {"value": -0.02, "low": -0.05, "high": 0.01, "significant": False}}
-    >>> comparison_markdown("a", "b", r, r, d).splitlines()[-3]
+    >>> comparison_markdown(["a"], ["b"], [r], [r], d).splitlines()[-3]
     'Paired difference A - B (pooled EER): -2.00 points, 95% interval [-5.00, +1.00]: not significant (the interval contains 0).'
+    >>> two = comparison_markdown(["a", "a_seed2"], ["b"], [r, r], [r], d).splitlines()
+    >>> two[8], two[-3].split(":")[0]
+    ('| A: mean of 2 seeds | 10.00% (seed std 0.00) | - | 10.00% | 10.00% |', 'Paired difference A - B (seed-averaged pooled EER)')
     """
+    folds = reports_a[0]["folds"]
     lines = [
-        f"# Cross-validated comparison: A = {name_a}, B = {name_b}",
+        f"# Cross-validated comparison: A = {' + '.join(names_a)}, B = {' + '.join(names_b)}",
         "",
         "Same folds, same trials (fold-matched); raw cosine scores pooled over the folds.",
         "",
         "| system | pooled EER | 95% interval | mean of fold EERs | "
-        + " | ".join(f"fold {f['fold'] + 1}" for f in report_a["folds"])
+        + " | ".join(f"fold {f['fold'] + 1}" for f in folds)
         + " |",
-        "|---|---|---|---|" + "---|" * len(report_a["folds"]),
+        "|---|---|---|---|" + "---|" * len(folds),
     ]
-    for label, name, report in (("A", name_a, report_a), ("B", name_b, report_b)):
-        interval = report["pooled"].get("interval")
-        span = (
-            "-" if not interval else f"{percent_text(interval['eer']['low'])} - {percent_text(interval['eer']['high'])}"
-        )
-        lines.append(
-            f"| {label}: {name} | {percent_text(report['pooled']['eer'])} | {span} | {percent_text(report['mean_fold_eer'])} | "
-            + " | ".join(percent_text(f["eer"]) for f in report["folds"])
-            + " |"
-        )
+    several = len(reports_a) > 1 or len(reports_b) > 1
+    for label, names, reports in (("A", names_a, reports_a), ("B", names_b, reports_b)):
+        for name, report in zip(names, reports):
+            interval = report["pooled"].get("interval")
+            span = (
+                "-"
+                if not interval
+                else f"{percent_text(interval['eer']['low'])} - {percent_text(interval['eer']['high'])}"
+            )
+            seed = f" (seed {report['configuration']['seed']})" if several else ""
+            lines.append(
+                f"| {label}: {name}{seed} | {percent_text(report['pooled']['eer'])} | {span} | "
+                f"{percent_text(report['mean_fold_eer'])} | "
+                + " | ".join(percent_text(f["eer"]) for f in report["folds"])
+                + " |"
+            )
+        if len(reports) > 1:
+            pooled = [r["pooled"]["eer"] for r in reports]
+            fold_means = np.mean([[f["eer"] for f in r["folds"]] for r in reports], axis=0)
+            lines.append(
+                f"| {label}: mean of {len(reports)} seeds | {percent_text(float(np.mean(pooled)))} "
+                f"(seed std {100 * float(np.std(pooled, ddof=1)):.2f}) | - | "
+                f"{percent_text(float(np.mean([r['mean_fold_eer'] for r in reports])))} | "
+                + " | ".join(percent_text(float(v)) for v in fold_means)
+                + " |"
+            )
     eer = difference["eer"]
     if eer.get("low") is None:
         verdict = "no interval (0 resamples)"
@@ -477,10 +585,12 @@ def comparison_markdown(
             if eer["significant"]
             else "not significant (the interval contains 0)"
         )
+    measure = "seed-averaged pooled EER" if several else "pooled EER"
     lines += [
         "",
-        f"Paired difference A - B (pooled EER): {100 * eer['value']:+.2f} points{span}: {verdict}.",
+        f"Paired difference A - B ({measure}): {100 * eer['value']:+.2f} points{span}: {verdict}.",
         "",
-        "A speaker bootstrap over all test speakers, the same speakers drawn for both systems in every round.",
+        "A speaker bootstrap over all test speakers, the same speakers drawn for both systems in every round"
+        + (" (and for every run of each)." if several else "."),
     ]
     return "\n".join(lines) + "\n"

@@ -43,9 +43,9 @@ from custom_modules.studies.crossval import (
     FoldScores,
     comparison_markdown,
     crossval_markdown,
-    paired_comparison,
     pool_folds,
     read_fold_scores,
+    seed_averaged_comparison,
     speaker_folds,
     write_fold_folder,
 )
@@ -521,26 +521,70 @@ def run_crossval(options: CrossvalOptions, progress: Callable[[str], None] = say
 def compare_runs(a: str, b: str, name: str, resamples: int, output_root: str) -> Tuple[str, str]:
     """Fold-matched comparison of two cross-validation result folders (A - B, paired speaker
     bootstrap): writes ``<output_root>/<name>/comparison.md`` and ``.json``; returns the
-    markdown and that folder."""
-    reports, folds = [], []
-    for folder in (a, b):
-        for file_name in ("crossval.json", "scores.txt"):
-            if not os.path.isfile(os.path.join(folder, file_name)):
-                raise CrossvalRunError(f"{folder} has no {file_name}: pass a folder written by recipes/crossval.py")
-        with open(os.path.join(folder, "crossval.json")) as handle:
-            reports.append(json.load(handle))
-        folds.append(read_pooled_scores(os.path.join(folder, "scores.txt")))
+    markdown and that folder. ``a`` or ``b`` may name several runs of one recipe with other
+    seeds, comma-separated (``results/crossval/x,results/crossval/x_seed1987``): the
+    difference is then that of the seed means (:func:`seed_averaged_comparison`)."""
+    sides = []
+    for side, folders in (("A", a), ("B", b)):
+        runs = [_read_run(folder) for folder in folders.split(",") if folder]
+        if not runs:
+            raise CrossvalRunError(f"{side}: {folders!r} names no result folder")
+        _check_seeds_of_one_recipe(side, runs)
+        sides.append(runs)
     try:
-        difference = paired_comparison(folds[0], folds[1], p_targets=P_TARGETS, resamples=resamples)
+        difference = seed_averaged_comparison(
+            [run["folds"] for run in sides[0]],
+            [run["folds"] for run in sides[1]],
+            p_targets=P_TARGETS,
+            resamples=resamples,
+        )
     except CrossvalError as error:
         raise CrossvalRunError(f"{a} and {b}: {error}") from None
-    names = [reports[0]["name"], reports[1]["name"]]
+    names = [[run["report"]["name"] for run in runs] for runs in sides]
+    reports = [[run["report"] for run in runs] for runs in sides]
     out = os.path.join(os.path.abspath(output_root), name)
     os.makedirs(out, exist_ok=True)
     text = comparison_markdown(names[0], names[1], reports[0], reports[1], difference)
     write_text(os.path.join(out, "comparison.md"), text + f"\nDate {timestamp()}, commit {git_commit()}.\n")
+    single = len(names[0]) == len(names[1]) == 1
     write_json(
         os.path.join(out, "comparison.json"),
-        {"a": names[0], "b": names[1], "difference": difference, "pooled_eer": [r["pooled"]["eer"] for r in reports]},
+        {
+            "a": names[0][0] if single else names[0],
+            "b": names[1][0] if single else names[1],
+            "difference": difference,
+            "pooled_eer": [r[0]["pooled"]["eer"] for r in reports]
+            if single
+            else [[run["pooled"]["eer"] for run in side] for side in reports],
+        },
     )
     return text, out
+
+
+def _read_run(folder: str) -> Dict[str, Any]:
+    """One cross-validation result folder: its report (crossval.json) and every fold's scores."""
+    for file_name in ("crossval.json", "scores.txt"):
+        if not os.path.isfile(os.path.join(folder, file_name)):
+            raise CrossvalRunError(f"{folder} has no {file_name}: pass a folder written by recipes/crossval.py")
+    with open(os.path.join(folder, "crossval.json")) as handle:
+        report = json.load(handle)
+    return {"folder": folder, "report": report, "folds": read_pooled_scores(os.path.join(folder, "scores.txt"))}
+
+
+def _check_seeds_of_one_recipe(side: str, runs: List[Dict[str, Any]]) -> None:
+    """The runs averaged as one recipe differ in their seed and in nothing else."""
+    first = runs[0]
+    seeds = [run["report"]["configuration"].get("seed") for run in runs]
+    for run in runs[1:]:
+        config = {k: v for k, v in run["report"]["configuration"].items() if k != "seed"}
+        reference = {k: v for k, v in first["report"]["configuration"].items() if k != "seed"}
+        differing = sorted(k for k in set(config) | set(reference) if config.get(k) != reference.get(k))
+        if differing:
+            raise CrossvalRunError(
+                f"{side}: {run['folder']} is not {first['folder']} with another seed: they differ in "
+                f"{', '.join(differing)}; average only runs of one recipe"
+            )
+    if len(set(seeds)) != len(seeds):
+        raise CrossvalRunError(
+            f"{side}: two of its runs have the same seed ({seeds}): each run must be another seed of the recipe"
+        )
