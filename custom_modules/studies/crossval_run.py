@@ -575,9 +575,9 @@ def _check_seeds_of_one_recipe(side: str, runs: List[Dict[str, Any]]) -> None:
     """The runs averaged as one recipe differ in their seed and in nothing else."""
     first = runs[0]
     seeds = [run["report"]["configuration"].get("seed") for run in runs]
+    reference = {k: v for k, v in first["report"]["configuration"].items() if k != "seed"}
     for run in runs[1:]:
         config = {k: v for k, v in run["report"]["configuration"].items() if k != "seed"}
-        reference = {k: v for k, v in first["report"]["configuration"].items() if k != "seed"}
         differing = sorted(k for k in set(config) | set(reference) if config.get(k) != reference.get(k))
         if differing:
             raise CrossvalRunError(
