@@ -1,0 +1,40 @@
+"""scripts/benchmark_batch_norm.py: the layers it swaps, and that the swap leaves the model's function alone."""
+
+import importlib.util
+import os
+
+import torch
+
+from custom_modules.models.channels_last import NarrowBatchNorm2d
+from custom_modules.res2net import Res2Net50
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location(
+        "_benchmark_batch_norm", os.path.join(ROOT, "scripts", "benchmark_batch_norm.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_stem_and_bn1_layers_become_narrow_with_the_same_training_output():
+    script = load_script()
+    torch.manual_seed(0)
+    model = Res2Net50(input_size=40, m_channels=16, embedding_dim=8).double().train()
+    reference = Res2Net50(input_size=40, m_channels=16, embedding_dim=8).double().train()
+    reference.load_state_dict(model.state_dict())
+    swapped = script.narrow_wide_layers(model)
+    # the stem (16) and every block's bn1 (width x 4: 24, 52, 104, 208 for m16) up to the limit
+    assert sorted(set(swapped)) == [16, 24, 52] and len(swapped) == 1 + 3 + 4
+    assert all(type(m) is not torch.nn.BatchNorm2d or m.num_features > 63 for m in model.modules())
+    x, lens = torch.randn(4, 30, 40, dtype=torch.float64), torch.ones(4)
+    limit = NarrowBatchNorm2d.narrow_channels
+    try:
+        NarrowBatchNorm2d.narrow_channels = script.WIDE_LIMIT
+        out = model(x, lens)
+    finally:
+        NarrowBatchNorm2d.narrow_channels = limit
+    torch.testing.assert_close(out, reference(x, lens), rtol=1e-9, atol=1e-9)
