@@ -7,7 +7,9 @@ embedding time, utterances per second and peak resident memory, at 1 and 2 threa
 
 Encoders: the project's Res2Net50 (m_channels=16, the size of the small-data and demo
 recipes, 512-d), the same encoder as it was before the speed work ("before": the module at
-commit BEFORE_COMMIT, read with git; skipped where git or that commit is missing), and
+commit BEFORE_COMMIT, read with git; skipped where git or that commit is missing), the
+current encoder with its C batch-norm kernels switched off (``RES2NET_SV_C_KERNELS=0``:
+PyTorch's batch norm, additions and ReLU; ``custom_modules/models/batch_norm_act.py``), and
 SpeechBrain's ECAPA-TDNN (C=512, 192-d, the baseline). Each measurement runs in its own
 process (peak memory and the allocator setting are per process), in turn, on the same
 inputs:
@@ -46,7 +48,8 @@ from custom_modules.outputs.provenance import git_commit
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BEFORE_COMMIT = "92ba226"  # the last commit before Res2Net50's CPU speed work
-ENCODERS = ("res2net50_before", "res2net50", "ecapa")
+ENCODERS = ("res2net50_before", "res2net50_no_c_kernels", "res2net50", "ecapa")
+NO_C_KERNELS = {"res2net50_no_c_kernels": {"RES2NET_SV_C_KERNELS": "0"}}  # the worker's environment
 BATCH, FEATURES = 32, 80
 
 
@@ -57,7 +60,7 @@ def build(encoder: str, before_path: str | None):
         from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 
         return ECAPA_TDNN(FEATURES, channels=[512, 512, 512, 512, 1536], lin_neurons=192)
-    if encoder == "res2net50":
+    if encoder in ("res2net50", "res2net50_no_c_kernels"):  # the latter's worker runs with NO_C_KERNELS
         from custom_modules.models.res2net import Res2Net50
 
         return Res2Net50(input_size=FEATURES, m_channels=16, embedding_dim=512)
@@ -96,12 +99,17 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
         x, lens = torch.randn(BATCH, int(frames.max()), FEATURES), frames.float() / frames.max()
         x = x * (torch.arange(x.shape[1])[None, :, None] < frames[:, None, None])
 
+    from custom_modules.models.c_kernels import batch_norm_library, kernel_status
+
+    batch_norm_library()
+    kernels = kernel_status() if encoder.startswith("res2net50") and encoder != "res2net50_before" else "-"
     if mode == "convs":
         return {
             "encoder": encoder,
             "threads": threads,
             "mode": mode,
             "best_s": convolutions_alone(model, x, lens, repeats),
+            "c_kernels": kernels,
         }
 
     def call() -> float:
@@ -124,6 +132,7 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
         "median_s": statistics.median(times),
         "utterances_per_s": BATCH / min(times),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "c_kernels": kernels,
     }
 
 
@@ -198,6 +207,7 @@ def markdown(rows: list, repeats: int) -> str:
     by_key = {(r["encoder"], r["threads"], r["mode"]): r for r in rows}
     names = {
         "res2net50_before": f"Res2Net50 m16, before (commit {BEFORE_COMMIT})",
+        "res2net50_no_c_kernels": "Res2Net50 m16, now, without the C kernels",
         "res2net50": "Res2Net50 m16, now",
         "ecapa": "ECAPA-TDNN C=512 (SpeechBrain)",
     }
@@ -235,7 +245,13 @@ def markdown(rows: list, repeats: int) -> str:
     commit = git_commit()
     import torch
 
+    statuses = sorted({r["c_kernels"] for r in rows if r["encoder"] == "res2net50"})
     lines += [
+        "",
+        'C batch-norm kernels (`custom_modules/models/batch_norm_act.py`) in the "now" rows: '
+        + "; ".join(s.split(":")[0] for s in statuses)
+        + '. The "without" rows run the same code with `RES2NET_SV_C_KERNELS=0` (PyTorch\'s batch norm, '
+        "additions and ReLU).",
         "",
         f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}; "
         f"date {datetime.date.today().isoformat()}, commit {commit}.",
@@ -262,8 +278,8 @@ def main(argv=None) -> None:
         encoders = [e for e in ENCODERS if e != "res2net50_before" or before_path]
         for threads in (int(t) for t in args.threads.split(",")):
             for mode in ("train", "embed", "convs"):
-                for encoder in encoders if mode != "convs" else [e for e in encoders if e != "res2net50_before"]:
-                    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+                for encoder in encoders if mode != "convs" else ["res2net50", "ecapa"]:
+                    env = {**os.environ, "OMP_NUM_THREADS": str(threads), **NO_C_KERNELS.get(encoder, {})}
                     run = subprocess.run(
                         [
                             sys.executable,

@@ -40,9 +40,9 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from custom_modules.models.allocator import retain_freed_memory
+from custom_modules.models.batch_norm_act import batch_norm_act
 from custom_modules.models.channels_last import NarrowBatchNorm2d, cat_channels
 
 __all__ = [
@@ -171,7 +171,7 @@ class Res2NetBottleneck(nn.Module):
         The valid frames get the same values either way, in fewer passes.
         """
         train = self.training
-        out = F.relu_(self.bn1(self.conv1(x)))
+        out = batch_norm_act(self.bn1, self.conv1(x), relu=True)
         if train:
             out = _masked(out, in_mask)
         splits = _dense_splits(out, self.width)
@@ -179,7 +179,7 @@ class Res2NetBottleneck(nn.Module):
         previous = None
         for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
             piece = splits[i] if self.stage_first or previous is None else previous + splits[i]
-            previous = F.relu_(bn(conv(piece if train else _masked(piece, in_mask))))
+            previous = batch_norm_act(bn, conv(piece if train else _masked(piece, in_mask)), relu=True)
             if train:
                 previous = _masked(previous, out_mask)
             outputs.append(previous)
@@ -187,10 +187,15 @@ class Res2NetBottleneck(nn.Module):
         if self.pool is not None:
             last = _masked(self.pool(last), out_mask) if train else self.pool(_masked(last, in_mask))
         outputs.append(last)
-        out = self.bn3(self.conv3(cat_channels(outputs)))
-        out += self.shortcut(x)  # batch norm keeps its input, not its output: in place is safe
-        out = F.relu_(out)
+        out = batch_norm_act(self.bn3, self.conv3(cat_channels(outputs)), relu=True, residual=self._shortcut(x))
         return _masked(out, out_mask) if train else out
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's input, or its projection (1x1 conv + batch norm) to the output's shape."""
+        if isinstance(self.shortcut, nn.Identity):
+            return x
+        conv, bn = self.shortcut
+        return batch_norm_act(bn, conv(x))
 
 
 class StatisticsPooling(nn.Module):
@@ -377,7 +382,10 @@ class Res2NetSpeakerEncoder(nn.Module):
         skip = not self.always_mask and bool((frames == time).all())
         mask = None if skip else _time_mask(frames, time, x.device, x.dtype)
         out = _masked(x.transpose(1, 2).unsqueeze(1), mask)  # (B, 1, F, T)
-        out = F.relu_(self.stem(out))  # in evaluation the blocks mask what their 3x3 convs read
+        stem_conv, stem_bn = self.stem
+        out = batch_norm_act(
+            stem_bn, stem_conv(out), relu=True
+        )  # in evaluation the blocks mask what their 3x3 convs read
         out = (_masked(out, mask) if self.training else out).contiguous(memory_format=self.memory_format)
         for block in self.blocks:
             out_frames = _downsampled(frames, block.stride)
