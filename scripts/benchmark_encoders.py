@@ -22,7 +22,9 @@ inputs:
   backward on an input of its shape and layout) and summed, for the two current encoders:
   the part of the step that is convolution arithmetic, and what is left for the rest.
 
-Times are the best of ``--repeats`` after one warm-up call (the median is reported too);
+Times are the best of ``--repeats`` after ``--warmup`` calls (3: the heap and the page tables
+settle over the first steps of a process; one warm-up call left Res2Net50's two-thread step
+at 1.34-1.41 s where later steps take 1.20; the median is reported too);
 utterances/s = 32 / best time; peak memory is the worker's maximum resident set size
 (``ru_maxrss``), Python and libraries included. Every worker keeps freed memory in its heap
 (:func:`custom_modules.models.allocator.retain_freed_memory`, which Res2Net50 applies when it
@@ -73,7 +75,7 @@ def build(encoder: str, before_path: str | None):
     return module.Res2Net50(input_size=FEATURES, m_channels=16, embedding_dim=512)
 
 
-def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str | None) -> dict:
+def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str | None, warmup: int = 3) -> dict:
     """One measurement in this process; returns its figures."""
     import resource
     import statistics
@@ -122,7 +124,8 @@ def worker(encoder: str, threads: int, mode: str, repeats: int, before_path: str
                 model(x, lens)
         return time.perf_counter() - start
 
-    call()  # warm-up
+    for _ in range(warmup):
+        call()
     times = [call() for _ in range(repeats)]
     return {
         "encoder": encoder,
@@ -203,7 +206,7 @@ def before_module(folder: str) -> str | None:
     return path
 
 
-def markdown(rows: list, repeats: int) -> str:
+def markdown(rows: list, repeats: int, warmup: int = 3) -> str:
     by_key = {(r["encoder"], r["threads"], r["mode"]): r for r in rows}
     names = {
         "res2net50_before": f"Res2Net50 m16, before (commit {BEFORE_COMMIT})",
@@ -214,7 +217,7 @@ def markdown(rows: list, repeats: int) -> str:
     lines = [
         "# Encoder speed on this CPU: Res2Net50 against ECAPA-TDNN",
         "",
-        f"Made by `scripts/benchmark_encoders.py` (best of {repeats} after a warm-up; median in brackets; "
+        f"Made by `scripts/benchmark_encoders.py` (best of {repeats} after {warmup} warm-up calls; median in brackets; "
         f"each row its own process). Train step: forward + backward, batch {BATCH} x 1 s (101 frames x 80 fbank, "
         f"no padding). Embedding: eval mode, no gradients, a padded batch of {BATCH} utterances of 1 to 6 s. "
         "Peak memory: the process's maximum resident set (Python and libraries included). Convolutions alone: "
@@ -264,13 +267,14 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=os.path.join(ROOT, "results", "benchmark_encoders.md"))
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (training steps or embeddings)")
     parser.add_argument(
         "--worker", nargs=4, metavar=("ENCODER", "THREADS", "MODE", "BEFORE_PATH"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.worker:
         encoder, threads, mode, before_path = args.worker
-        print(json.dumps(worker(encoder, int(threads), mode, args.repeats, before_path)))
+        print(json.dumps(worker(encoder, int(threads), mode, args.repeats, before_path, args.warmup)))
         return
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -286,6 +290,8 @@ def main(argv=None) -> None:
                             __file__,
                             "--repeats",
                             str(args.repeats),
+                            "--warmup",
+                            str(args.warmup),
                             "--worker",
                             encoder,
                             str(threads),
@@ -308,7 +314,7 @@ def main(argv=None) -> None:
                         ),
                         flush=True,
                     )
-    text = markdown(rows, args.repeats)
+    text = markdown(rows, args.repeats, args.warmup)
     write_text(args.output, text)  # creates the folder; never a half-written report
     print(text)
 
