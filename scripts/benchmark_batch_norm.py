@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Batch norm on 1 and 2 threads: does it scale, and would the narrow batch norm help wider layers?
+"""Batch norm on 1 and 2 threads: does it scale, would the narrow batch norm help wider layers,
+and what do the C kernels (batch norm + addition + ReLU) save?
 
     python scripts/benchmark_batch_norm.py [--repeats 5] [--output results/benchmark_batch_norm.md]
 
-Two measurements, each thread count in its own process (the heap setting of
+Four measurements, each thread count in its own process (the heap setting of
 ``retain_freed_memory`` on, as in training):
 
 1. PyTorch's training-mode batch norm, forward and backward, on channels-last tensors of the
@@ -11,7 +12,12 @@ Two measurements, each thread count in its own process (the heap setting of
 2. A whole Res2Net50 training step (batch 32 x 1 s), with the stem's and the ``bn1`` layers'
    ``nn.BatchNorm2d`` (16, 24, 52 channels: wider than ``NarrowBatchNorm2d.narrow_channels``)
    as they are, and as ``NarrowBatchNorm2d`` with its limit raised to take them; both settings
-   alternate in one process, best of ``--repeats`` steps each.
+   alternate in one process, best of ``--repeats`` steps each. Both run PyTorch's kernels
+   (the C kernels off: with them these modules' own forward is not called in training).
+3. Every ``batch_norm_act`` call of one training step, grouped by shape, ReLU and residual:
+   forward + backward of one call through the C kernels and through PyTorch's batch norm,
+   ``+=`` and ``relu_``, best of ``--repeats``, ms, and summed over the step's calls.
+4. Whole training steps with the C kernels and without, alternating in one process.
 
 Authors: the res2net-sv developers.
 """
@@ -19,6 +25,7 @@ Authors: the res2net-sv developers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -85,6 +92,7 @@ def worker(threads: int, repeats: int) -> dict:
 
     torch.set_num_threads(threads)
     from custom_modules.models.allocator import retain_freed_memory
+    from custom_modules.models.c_kernels import kernel_status, kernels_disabled
     from custom_modules.models.channels_last import NarrowBatchNorm2d
     from custom_modules.res2net import Res2Net50
 
@@ -102,15 +110,88 @@ def worker(threads: int, repeats: int) -> dict:
     limit = NarrowBatchNorm2d.narrow_channels
     settings = (("native", limit), ("narrow", WIDE_LIMIT))  # swapped layers wider than the limit fall back
     steps = {name: [] for name, _ in settings}
-    for round_ in range(repeats + 1):  # alternate, so that both settings share the machine's drift
-        for name, channels in settings:
-            NarrowBatchNorm2d.narrow_channels = channels
-            start = time.perf_counter()
-            step()
-            if round_:  # the first round warms both up
-                steps[name].append(time.perf_counter() - start)
+    with kernels_disabled():
+        for round_ in range(repeats + 1):  # alternate, so that both settings share the machine's drift
+            for name, channels in settings:
+                NarrowBatchNorm2d.narrow_channels = channels
+                start = time.perf_counter()
+                step()
+                if round_:  # the first round warms both up
+                    steps[name].append(time.perf_counter() - start)
     NarrowBatchNorm2d.narrow_channels = limit
-    return {"threads": threads, "ops": ops, "swapped": swapped, "steps": steps}
+
+    model = Res2Net50(input_size=80, m_channels=16, embedding_dim=512).train()
+    calls = batch_norm_act_calls(model, feats, lens)
+    fused = [dict(call, **time_batch_norm_act(call, repeats)) for call in calls]
+    kernel_steps = {"C kernels": [], "PyTorch": []}
+    for round_ in range(repeats + 3):  # alternate; the first three rounds warm both up
+        for name in kernel_steps:
+            with contextlib.nullcontext() if name == "C kernels" else kernels_disabled():
+                start = time.perf_counter()
+                model(feats, lens).pow(2).mean().backward()
+                model.zero_grad(set_to_none=True)
+                if round_ >= 3:
+                    kernel_steps[name].append(time.perf_counter() - start)
+    return {
+        "threads": threads,
+        "ops": ops,
+        "swapped": swapped,
+        "steps": steps,
+        "fused": fused,
+        "kernel_steps": kernel_steps,
+        "kernels": kernel_status(),
+    }
+
+
+def batch_norm_act_calls(model, feats, lens) -> list:
+    """The ``batch_norm_act`` calls of one training step of ``model``, grouped:
+    ``{"shape", "relu", "residual", "count"}`` in order of first call."""
+    import custom_modules.models.res2net as res2net
+
+    original, seen = res2net.batch_norm_act, {}
+
+    def record(bn, x, relu=False, residual=None):
+        key = (tuple(x.shape), bool(relu), residual is not None)
+        seen[key] = seen.get(key, 0) + 1
+        return original(bn, x, relu=relu, residual=residual)
+
+    res2net.batch_norm_act = record
+    try:
+        model(feats, lens).pow(2).mean().backward()
+    finally:
+        res2net.batch_norm_act = original
+    model.zero_grad(set_to_none=True)
+    return [{"shape": list(k[0]), "relu": k[1], "residual": k[2], "count": n} for k, n in seen.items()]
+
+
+def time_batch_norm_act(call: dict, repeats: int) -> dict:
+    """Forward + backward of one ``batch_norm_act`` call of this kind, through the C kernels
+    and through PyTorch (best of ``repeats``, ms)."""
+    import torch
+    import torch.nn as nn
+
+    from custom_modules.models.batch_norm_act import batch_norm_act
+    from custom_modules.models.c_kernels import kernels_disabled
+
+    shape = call["shape"]
+    bn = nn.BatchNorm2d(shape[1]).train()
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_()
+    residual = (
+        torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_() if call["residual"] else None
+    )
+    grad = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+
+    def once():
+        batch_norm_act(bn, x, relu=call["relu"], residual=residual).backward(grad)
+        x.grad = None
+        bn.zero_grad(set_to_none=True)
+        if residual is not None:
+            residual.grad = None
+
+    c_ms = best_ms(once, repeats)
+    with kernels_disabled():
+        pytorch_ms = best_ms(once, repeats)
+    return {"c_ms": c_ms, "pytorch_ms": pytorch_ms}
 
 
 def markdown(results: list, commit: str) -> str:
@@ -120,7 +201,9 @@ def markdown(results: list, commit: str) -> str:
         "Made by `scripts/benchmark_batch_norm.py`. PyTorch's training batch norm on channels-last tensors,",
         "best of the repeats, ms; then whole training steps with the stem and `bn1` layers as",
         "`nn.BatchNorm2d` (native) or as `NarrowBatchNorm2d` with its limit raised to take them (narrow),",
-        "the two alternating in one process.",
+        "the two alternating in one process, both with PyTorch's kernels. Then every `batch_norm_act`",
+        "call of a training step (batch norm, optional residual addition and ReLU), forward + backward,",
+        "through the C kernels and through PyTorch, and whole steps with and without the kernels.",
         "",
         "| shape (N, C, H, W) | "
         + " | ".join(f"forward {r['threads']}t | backward {r['threads']}t" for r in results)
@@ -141,7 +224,42 @@ def markdown(results: list, commit: str) -> str:
             for name in ("native", "narrow")
         ]
         lines.append(f"| {r['threads']} | {r['swapped']} | {cells[0]} | {cells[1]} |")
-    lines += ["", f"{platform.machine()}, {os.cpu_count()} CPU cores; commit {commit}."]
+    lines += [
+        "",
+        "`batch_norm_act` calls of one training step, forward + backward of one call, ms (best of the repeats):",
+        "",
+        "| shape (N, C, H, W) | ReLU | residual | calls per step | "
+        + " | ".join(f"PyTorch {r['threads']}t | C {r['threads']}t" for r in results)
+        + " |",
+        "|---|---|---|---|" + "---|---|" * len(results),
+    ]
+    for k, call in enumerate(results[0]["fused"]):
+        cells = " | ".join(f"{r['fused'][k]['pytorch_ms']:.2f} | {r['fused'][k]['c_ms']:.2f}" for r in results)
+        lines.append(
+            f"| {tuple(call['shape'])} | {'yes' if call['relu'] else 'no'} | {'yes' if call['residual'] else 'no'} "
+            f"| {call['count']} | {cells} |"
+        )
+    totals = " | ".join(
+        f"{sum(c['count'] * c['pytorch_ms'] for c in r['fused']):.0f} | {sum(c['count'] * c['c_ms'] for c in r['fused']):.0f}"
+        for r in results
+    )
+    lines += [f"| all calls of a step, summed | | | {sum(c['count'] for c in results[0]['fused'])} | {totals} |", ""]
+    lines += [
+        "| threads | step with the C kernels s (best, all) | step with PyTorch's s (best, all) |",
+        "|---|---|---|",
+    ]
+    for r in results:
+        cells = [
+            f"{min(r['kernel_steps'][name]):.3f} ({', '.join(f'{t:.2f}' for t in r['kernel_steps'][name])})"
+            for name in ("C kernels", "PyTorch")
+        ]
+        lines.append(f"| {r['threads']} | {cells[0]} | {cells[1]} |")
+    lines += [
+        "",
+        f"C kernels: {results[0]['kernels'].split(':')[0] if results[0]['kernels'].startswith('loaded') else results[0]['kernels']}.",
+        "",
+        f"{platform.machine()}, {os.cpu_count()} CPU cores; commit {commit}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -170,7 +170,7 @@ def test_update_running_statistics_follows_batch_norm2d():
 
 
 @needs_kernels
-def test_res2net50_training_step_is_as_close_to_float64_with_the_kernels_as_without(monkeypatch):
+def test_res2net50_training_step_is_as_close_to_float64_with_the_kernels_as_without():
     """A whole training step (outputs, gradients, running statistics) in float32 with the
     kernels, and without them (PyTorch's), each against the same model in float64. Batch 6
     through 50 layers in training mode is ill-conditioned: float32 gradients are 1-7% (relative
@@ -197,10 +197,10 @@ def test_res2net50_training_step_is_as_close_to_float64_with_the_kernels_as_with
 
     for lengths in (torch.ones(6), torch.tensor([1.0, 0.7, 0.5, 1.0, 0.9, 1.0])):
         with_kernels = step(fast, lengths)
-        monkeypatch.setitem(c_kernels._loaded, "batch_norm_nhwc", None)  # the PyTorch path
-        assert not uses_c_kernel(fast.blocks[0].bn1, torch.zeros(2, 4, 3, 3).contiguous(memory_format=CL))
-        without = step(plain, lengths)
-        monkeypatch.undo()
+        with c_kernels.kernels_disabled():  # the PyTorch path
+            assert not uses_c_kernel(fast.blocks[0].bn1, torch.zeros(2, 4, 3, 3).contiguous(memory_format=CL))
+            without = step(plain, lengths)
+        assert uses_c_kernel(fast.blocks[0].bn1, torch.zeros(2, 4, 3, 3).contiguous(memory_format=CL))
         reference = step(exact, lengths)
         assert error(with_kernels, reference) < 0.05
         assert error(with_kernels, reference) <= 1.5 * error(without, reference), (

@@ -38,3 +38,19 @@ def test_the_stem_and_bn1_layers_become_narrow_with_the_same_training_output():
     finally:
         NarrowBatchNorm2d.narrow_channels = limit
     torch.testing.assert_close(out, reference(x, lens), rtol=1e-9, atol=1e-9)
+
+
+def test_the_batch_norm_act_calls_recorded_are_every_batch_norm_of_a_step():
+    script = load_script()
+    torch.manual_seed(0)
+    model = Res2Net50(input_size=40, m_channels=8, embedding_dim=8).train()
+    calls = script.batch_norm_act_calls(model, torch.randn(3, 20, 40), torch.ones(3))
+    batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert sum(c["count"] for c in calls) == len(batch_norms) == 1 + 16 * 5 + 4
+    # one residual call per block (relu(bn3 + shortcut)); the 4 projection shortcuts without ReLU
+    assert sum(c["count"] for c in calls if c["residual"]) == 16
+    assert sum(c["count"] for c in calls if not c["relu"]) == 4 and all(c["relu"] for c in calls if c["residual"])
+    assert calls[0] == {"shape": [3, 8, 40, 20], "relu": True, "residual": False, "count": 1}  # the stem
+    assert all(p.grad is None for p in model.parameters())
+    timed = script.time_batch_norm_act(calls[0], repeats=1)
+    assert timed["c_ms"] > 0 and timed["pytorch_ms"] > 0

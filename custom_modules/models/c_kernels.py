@@ -28,6 +28,7 @@ Authors: the res2net-sv developers.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -38,10 +39,11 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch  # noqa: F401  (loaded first: its OpenMP runtime is the one the kernels link to)
 
-__all__ = ["batch_norm_library", "kernel_status", "KERNELS_ENV", "CACHE_ENV", "KERNEL_SOURCE_DIR"]
+__all__ = ["batch_norm_library", "kernels_disabled", "kernel_status", "KERNELS_ENV", "CACHE_ENV", "KERNEL_SOURCE_DIR"]
 
 KERNELS_ENV = "RES2NET_SV_C_KERNELS"  # 0: do not build or load the C kernels
 CACHE_ENV = "RES2NET_SV_KERNEL_CACHE"  # folder of built kernels (default: the user's cache)
@@ -191,3 +193,25 @@ def batch_norm_library() -> ctypes.CDLL | None:
             )
     _loaded[name] = library
     return library
+
+
+@contextlib.contextmanager
+def kernels_disabled() -> Iterator[None]:
+    """Inside the block :func:`batch_norm_library` returns None, so callers take their
+    PyTorch path (for comparisons in one process; ``RES2NET_SV_C_KERNELS=0`` does it for a
+    whole process).
+
+    Example
+    -------
+    >>> with kernels_disabled():
+    ...     batch_norm_library() is None
+    True
+    """
+    name = "batch_norm_nhwc"
+    batch_norm_library()  # load (or fail) first, so the state restored is the real one
+    saved = _loaded[name]
+    _loaded[name] = None
+    try:
+        yield
+    finally:
+        _loaded[name] = saved
