@@ -145,13 +145,14 @@ def worker(threads: int, repeats: int) -> dict:
 
 def batch_norm_act_calls(model, feats, lens) -> list:
     """The ``batch_norm_act`` calls of one training step of ``model``, grouped:
-    ``{"shape", "relu", "residual", "count"}`` in order of first call."""
+    ``{"shape", "relu", "residual", "module", "count"}`` in order of first call (``module``: the
+    batch-norm class, ``NarrowBatchNorm2d`` for the split layers, whose PyTorch path differs)."""
     import custom_modules.models.res2net as res2net
 
     original, seen = res2net.batch_norm_act, {}
 
     def record(bn, x, relu=False, residual=None):
-        key = (tuple(x.shape), bool(relu), residual is not None)
+        key = (tuple(x.shape), bool(relu), residual is not None, type(bn).__name__)
         seen[key] = seen.get(key, 0) + 1
         return original(bn, x, relu=relu, residual=residual)
 
@@ -161,7 +162,7 @@ def batch_norm_act_calls(model, feats, lens) -> list:
     finally:
         res2net.batch_norm_act = original
     model.zero_grad(set_to_none=True)
-    return [{"shape": list(k[0]), "relu": k[1], "residual": k[2], "count": n} for k, n in seen.items()]
+    return [{"shape": list(k[0]), "relu": k[1], "residual": k[2], "module": k[3], "count": n} for k, n in seen.items()]
 
 
 def time_batch_norm_act(call: dict, repeats: int) -> dict:
@@ -172,9 +173,10 @@ def time_batch_norm_act(call: dict, repeats: int) -> dict:
 
     from custom_modules.models.batch_norm_act import batch_norm_act
     from custom_modules.models.c_kernels import kernels_disabled
+    from custom_modules.models.channels_last import NarrowBatchNorm2d
 
     shape = call["shape"]
-    bn = nn.BatchNorm2d(shape[1]).train()
+    bn = (NarrowBatchNorm2d if call["module"] == "NarrowBatchNorm2d" else nn.BatchNorm2d)(shape[1]).train()
     x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_()
     residual = (
         torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_() if call["residual"] else None
@@ -228,22 +230,22 @@ def markdown(results: list, commit: str) -> str:
         "",
         "`batch_norm_act` calls of one training step, forward + backward of one call, ms (best of the repeats):",
         "",
-        "| shape (N, C, H, W) | ReLU | residual | calls per step | "
+        "| shape (N, C, H, W) | ReLU | residual | module (its PyTorch path) | calls per step | "
         + " | ".join(f"PyTorch {r['threads']}t | C {r['threads']}t" for r in results)
         + " |",
-        "|---|---|---|---|" + "---|---|" * len(results),
+        "|---|---|---|---|---|" + "---|---|" * len(results),
     ]
     for k, call in enumerate(results[0]["fused"]):
         cells = " | ".join(f"{r['fused'][k]['pytorch_ms']:.2f} | {r['fused'][k]['c_ms']:.2f}" for r in results)
         lines.append(
             f"| {tuple(call['shape'])} | {'yes' if call['relu'] else 'no'} | {'yes' if call['residual'] else 'no'} "
-            f"| {call['count']} | {cells} |"
+            f"| {call['module']} | {call['count']} | {cells} |"
         )
     totals = " | ".join(
         f"{sum(c['count'] * c['pytorch_ms'] for c in r['fused']):.0f} | {sum(c['count'] * c['c_ms'] for c in r['fused']):.0f}"
         for r in results
     )
-    lines += [f"| all calls of a step, summed | | | {sum(c['count'] for c in results[0]['fused'])} | {totals} |", ""]
+    lines += [f"| all calls of a step, summed | | | | {sum(c['count'] for c in results[0]['fused'])} | {totals} |", ""]
     lines += [
         "| threads | step with the C kernels s (best, all) | step with PyTorch's s (best, all) |",
         "|---|---|---|",

@@ -50,7 +50,10 @@ def test_the_batch_norm_act_calls_recorded_are_every_batch_norm_of_a_step():
     # one residual call per block (relu(bn3 + shortcut)); the 4 projection shortcuts without ReLU
     assert sum(c["count"] for c in calls if c["residual"]) == 16
     assert sum(c["count"] for c in calls if not c["relu"]) == 4 and all(c["relu"] for c in calls if c["residual"])
-    assert calls[0] == {"shape": [3, 8, 40, 20], "relu": True, "residual": False, "count": 1}  # the stem
+    assert calls[0] == {"shape": [3, 8, 40, 20], "relu": True, "residual": False, "module": "BatchNorm2d", "count": 1}
+    narrow = [c for c in calls if c["module"] == "NarrowBatchNorm2d"]  # the split layers
+    # 3 per block; widths floor(planes * 26 / 64) for planes 8, 16, 32, 64
+    assert sum(c["count"] for c in narrow) == 16 * 3 and {c["shape"][1] for c in narrow} == {3, 6, 13, 26}
     assert all(p.grad is None for p in model.parameters())
     timed = script.time_batch_norm_act(calls[0], repeats=1)
     assert timed["c_ms"] > 0 and timed["pytorch_ms"] > 0
