@@ -22,9 +22,9 @@ inputs:
   backward on an input of its shape and layout) and summed, for the two current encoders:
   the part of the step that is convolution arithmetic, and what is left for the rest.
 
-Times are the best of ``--repeats`` after ``--warmup`` calls (3: the heap and the page tables
-settle over the first steps of a process; one warm-up call left Res2Net50's two-thread step
-at 1.34-1.41 s where later steps take 1.20; the median is reported too);
+Times are the best of ``--repeats`` after ``--warmup`` calls (3: the heap settles over the
+first steps of a process; in scratch runs, not kept, Res2Net50's two-thread steps 2-4 took
+1.34-1.41 s and later ones 1.20; the median is reported too);
 utterances/s = 32 / best time; peak memory is the worker's maximum resident set size
 (``ru_maxrss``), Python and libraries included. Every worker keeps freed memory in its heap
 (:func:`custom_modules.models.allocator.retain_freed_memory`, which Res2Net50 applies when it

@@ -25,10 +25,11 @@ are, since 1x1 convs, batch norm and ReLU map each frame to itself. A batch with
 Speed on a CPU (``scripts/benchmark_encoders.py``): channels-last activations, in-place
 ReLU and shortcut additions, no masks on unpadded batches, heap-kept activation memory
 (:mod:`custom_modules.models.allocator`), dense split pieces with dense gradients and a batch norm
-for narrow splits (:mod:`custom_modules.models.channels_last`) together make a training step 1.8x
-(one thread) to 1.9x (two) and the embedding of padded batches 4.5x faster than the previous
-plain-layout, mask-everything code, with the same outputs up to float rounding
-(``results/benchmark_encoders.md``).
+for narrow splits (:mod:`custom_modules.models.channels_last`), and in training batch norm, ReLU
+and the shortcut addition in C kernels (:mod:`custom_modules.models.batch_norm_act`; PyTorch's
+where no C compiler is found) together make a training step 1.5x (one thread) to 1.7x (two)
+and the embedding of padded batches 1.4-1.5x faster than the previous plain-layout,
+mask-everything code, with the same outputs up to float rounding (``results/benchmark_encoders.md``).
 
 Authors: the res2net-sv developers.
 """
