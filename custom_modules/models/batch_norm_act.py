@@ -13,7 +13,7 @@ runs the C kernels of ``kernels/batch_norm_nhwc.c`` (:mod:`custom_modules.models
 Every element-wise pass reads rows of up to 64 values (several rows of a narrow channel count
 side by side), so it vectorises for 6, 13, 26 or 52 channels, where PyTorch's channels-last
 batch norm idles most vector lanes and, at those widths, gets no faster with a second thread.
-A Res2Net50 (m16) training step: 1.46 -> 1.20 s at two threads (``results/benchmark_encoders.md``).
+A Res2Net50 (m16) training step: 1.42 -> 1.20 s at two threads (``results/benchmark_encoders.md``).
 Sums are accumulated in double, so the statistics and gradients are closer to a float64
 computation than PyTorch's float32 kernels are (tested).
 
