@@ -147,6 +147,7 @@ def test_other_cases_fall_back_to_pytorch_with_the_same_values():
         "NCHW memory": (nn.BatchNorm2d(5), x.contiguous()),
         "no running statistics": (nn.BatchNorm2d(5, track_running_stats=False), x),
         "no affine parameters": (nn.BatchNorm2d(5, affine=False), x),
+        "SyncBatchNorm": (nn.SyncBatchNorm(5), x),
     }
     for name, (bn, inp) in cases.items():
         assert not uses_c_kernel(bn, inp), name

@@ -18,7 +18,7 @@ Sums are accumulated in double, so the statistics and gradients are closer to a 
 computation than PyTorch's float32 kernels are (tested).
 
 Everything else (evaluation mode, float64 or half input, NCHW memory, no running statistics,
-no affine parameters, or no C compiler on the machine) runs ``bn(x)``, ``+= residual`` and
+no affine parameters, ``SyncBatchNorm``, or no C compiler on the machine) runs ``bn(x)``, ``+= residual`` and
 ``relu_`` as before, so results agree up to float rounding either way. The module's state
 (parameters, running statistics, ``num_batches_tracked``) is updated as ``nn.BatchNorm2d``
 updates it.
@@ -152,6 +152,7 @@ def uses_c_kernel(bn: nn.Module, x: torch.Tensor, residual: torch.Tensor | None 
     """
     return (
         isinstance(bn, nn.modules.batchnorm._BatchNorm)
+        and not isinstance(bn, nn.SyncBatchNorm)  # its statistics span processes
         and bn.training
         and bn.track_running_stats
         and bn.running_mean is not None

@@ -384,9 +384,8 @@ class Res2NetSpeakerEncoder(nn.Module):
         mask = None if skip else _time_mask(frames, time, x.device, x.dtype)
         out = _masked(x.transpose(1, 2).unsqueeze(1), mask)  # (B, 1, F, T)
         stem_conv, stem_bn = self.stem
-        out = batch_norm_act(
-            stem_bn, stem_conv(out), relu=True
-        )  # in evaluation the blocks mask what their 3x3 convs read
+        # in evaluation the blocks mask what their 3x3 convs read
+        out = batch_norm_act(stem_bn, stem_conv(out), relu=True)
         out = (_masked(out, mask) if self.training else out).contiguous(memory_format=self.memory_format)
         for block in self.blocks:
             out_frames = _downsampled(frames, block.stride)
