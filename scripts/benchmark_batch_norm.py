@@ -196,6 +196,17 @@ def time_batch_norm_act(call: dict, repeats: int) -> dict:
     return {"c_ms": c_ms, "pytorch_ms": pytorch_ms}
 
 
+def steps_cell(seconds: list) -> str:
+    """A table cell of step times: the best, then every step.
+
+    Example
+    -------
+    >>> steps_cell([1.512, 1.4166, 1.43])
+    '1.417 (1.51, 1.42, 1.43)'
+    """
+    return f"{min(seconds):.3f} ({', '.join(f'{t:.2f}' for t in seconds)})"
+
+
 def markdown(results: list, commit: str) -> str:
     lines = [
         "# Batch norm on 1 and 2 threads (Res2Net50 m16, batch 32 x 1 s)",
@@ -221,11 +232,9 @@ def markdown(results: list, commit: str) -> str:
         "|---|---|---|---|",
     ]
     for r in results:
-        cells = [
-            f"{min(r['steps'][name]):.3f} ({', '.join(f'{t:.2f}' for t in r['steps'][name])})"
-            for name in ("native", "narrow")
-        ]
-        lines.append(f"| {r['threads']} | {r['swapped']} | {cells[0]} | {cells[1]} |")
+        lines.append(
+            f"| {r['threads']} | {r['swapped']} | {steps_cell(r['steps']['native'])} | {steps_cell(r['steps']['narrow'])} |"
+        )
     lines += [
         "",
         "`batch_norm_act` calls of one training step, forward + backward of one call, ms (best of the repeats):",
@@ -251,11 +260,8 @@ def markdown(results: list, commit: str) -> str:
         "|---|---|---|",
     ]
     for r in results:
-        cells = [
-            f"{min(r['kernel_steps'][name]):.3f} ({', '.join(f'{t:.2f}' for t in r['kernel_steps'][name])})"
-            for name in ("C kernels", "PyTorch")
-        ]
-        lines.append(f"| {r['threads']} | {cells[0]} | {cells[1]} |")
+        steps = r["kernel_steps"]
+        lines.append(f"| {r['threads']} | {steps_cell(steps['C kernels'])} | {steps_cell(steps['PyTorch'])} |")
     lines += [
         "",
         f"C kernels: {results[0]['kernels'].split(':')[0] if results[0]['kernels'].startswith('loaded') else results[0]['kernels']}.",

@@ -36,6 +36,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from custom_modules.models.batch_norm_act import update_running_statistics
+
 __all__ = ["cat_channels", "NarrowBatchNorm2d", "memory_format_of"]
 
 
@@ -195,10 +197,5 @@ class NarrowBatchNorm2d(nn.BatchNorm2d):
         ):
             return super().forward(x)
         out, mean, var = _NarrowBatchNormTrain.apply(x, self.weight, self.bias, self.eps)
-        count = x.numel() // x.shape[1]
-        with torch.no_grad():
-            self.num_batches_tracked.add_(1)
-            factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-            self.running_mean.mul_(1.0 - factor).add_(mean, alpha=factor)
-            self.running_var.mul_(1.0 - factor).add_(var * (count / (count - 1)), alpha=factor)
+        update_running_statistics(self, mean, var, x.numel() // x.shape[1])
         return out
